@@ -1,0 +1,156 @@
+"""Configuration merged once: defaults -> TOML file -> environment.
+
+Each component reads only its own section.  Environment variables are named
+``HAPPYCALL_<SECTION>_<KEY>`` (upper case), e.g. ``HAPPYCALL_DATABASE_URL``;
+their text is converted to the type of the default value.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Mapping
+
+ENV_PREFIX = "HAPPYCALL_"
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "data": {
+        # Everything the running system writes: SQLite file, Asterisk instance, logs.
+        "dir": "var",
+    },
+    "database": {
+        # Empty means SQLite in the data folder (WAL mode).
+        "url": "",
+        "echo": False,
+    },
+    "events": {
+        "backend": "inprocess",
+    },
+    "asterisk": {
+        # "managed": the project builds, configures, starts and stops Asterisk.
+        # "external": use an existing Asterisk through ari_url/ari_user/ari_password.
+        "mode": "managed",
+        "root": "",  # chroot with Debian sid's asterisk; default <data.dir>/asterisk-root
+        "ari_url": "",  # external mode, e.g. http://127.0.0.1:8088/
+        "ari_user": "happycall",
+        "ari_password": "",  # generated and kept in the data folder when empty (managed mode)
+        "app_name": "happycall",
+        "http_port": 8088,
+        "sip_port": 5060,
+        "rtp_start": 10000,
+        "rtp_end": 10999,
+        # ARS numbers and their prompt language (Korean by default).
+        "ars_lines": {"1600": "ko", "1601": "en"},
+        "connect_backoff_max": 10.0,
+    },
+    "ivr": {
+        "default_language": "ko",
+        "pin_tries": 3,
+        "pin_first_digit_timeout": 8.0,
+        "pin_inter_digit_timeout": 5.0,
+        "pin_length_max": 12,
+        "prompts_dir": "",  # default <data.dir>/prompts
+    },
+    "acd": {
+        "queue": "helpdesk",
+        "ring_timeout": 15.0,
+    },
+    "web": {
+        "host": "127.0.0.1",
+        "port": 5000,
+        "secret_key": "",  # generated and kept in the data folder when empty
+        "wtf_csrf_enabled": True,
+    },
+}
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used."""
+
+
+def _coerce(text: str, default: Any, name: str) -> Any:
+    if isinstance(default, bool):
+        low = text.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name}: expected true/false, got {text!r}")
+    if isinstance(default, int):
+        try:
+            return int(text)
+        except ValueError:
+            raise ConfigError(f"{name}: expected an integer, got {text!r}") from None
+    if isinstance(default, float):
+        try:
+            return float(text)
+        except ValueError:
+            raise ConfigError(f"{name}: expected a number, got {text!r}") from None
+    if isinstance(default, (dict, list)):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{name}: expected JSON, {exc}") from None
+        if not isinstance(value, type(default)):
+            raise ConfigError(f"{name}: expected a JSON {type(default).__name__}")
+        return value
+    return text
+
+
+def _merge(base: dict, extra: Mapping, where: str) -> None:
+    for section, values in extra.items():
+        if section not in base:
+            raise ConfigError(f"{where}: unknown section [{section}]")
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{where}: [{section}] must be a table")
+        for key, value in values.items():
+            if key not in base[section]:
+                raise ConfigError(f"{where}: unknown key {section}.{key}")
+            base[section][key] = value
+
+
+def load(path: str | os.PathLike | None = None,
+         environ: Mapping[str, str] | None = None,
+         overrides: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """Return the merged configuration.
+
+    ``path`` may also come from ``HAPPYCALL_CONFIG``.  ``overrides`` (used by tests
+    and tools) are applied last.
+    """
+    environ = os.environ if environ is None else environ
+    config = copy.deepcopy(DEFAULTS)
+    path = path or environ.get(ENV_PREFIX + "CONFIG")
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                _merge(config, tomllib.load(fh), str(path))
+        except FileNotFoundError:
+            raise ConfigError(f"configuration file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    for section, values in config.items():
+        for key, default in values.items():
+            name = f"{ENV_PREFIX}{section}_{key}".upper()
+            if name in environ:
+                values[key] = _coerce(environ[name], default, name)
+    if overrides:
+        _merge(config, overrides, "overrides")
+    _resolve_paths(config)
+    return config
+
+
+def _resolve_paths(config: dict) -> None:
+    data_dir = Path(config["data"]["dir"]).expanduser().resolve()
+    config["data"]["dir"] = str(data_dir)
+    if not config["database"]["url"]:
+        config["database"]["url"] = f"sqlite:///{data_dir / 'happycall.sqlite3'}"
+    if not config["asterisk"]["root"]:
+        config["asterisk"]["root"] = str(data_dir / "asterisk-root")
+    if not config["ivr"]["prompts_dir"]:
+        config["ivr"]["prompts_dir"] = str(data_dir / "prompts")
+    if config["asterisk"]["mode"] not in ("managed", "external"):
+        raise ConfigError("asterisk.mode must be 'managed' or 'external'")
+    if config["asterisk"]["mode"] == "external" and not config["asterisk"]["ari_url"]:
+        raise ConfigError("asterisk.mode = 'external' needs asterisk.ari_url")

@@ -1,0 +1,218 @@
+"""SQLAlchemy 2 models.
+
+The walking skeleton uses customers, agents, queues, tickets, their history and
+call records.  Tables for what comes next (sensitivity codes, service areas and
+technicians, surveys, campaigns) exist already so later features add columns,
+not a new schema.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Optional
+
+from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ServiceArea(Base):
+    """A jurisdiction area covered by a service centre (patent 000, FIG. 17a)."""
+    __tablename__ = "service_areas"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    centre_name: Mapped[str] = mapped_column(String(200), default="")
+    centre_phone: Mapped[str] = mapped_column(String(64), default="")
+
+
+class Customer(Base):
+    """A caller known by a personal identification number (employee number)."""
+    __tablename__ = "customers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pin: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    department: Mapped[str] = mapped_column(String(200), default="")
+    phone: Mapped[str] = mapped_column(String(64), default="")
+    mobile: Mapped[str] = mapped_column(String(64), default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
+    location: Mapped[str] = mapped_column(String(200), default="")
+    hardware: Mapped[str] = mapped_column(Text, default="")
+    software: Mapped[str] = mapped_column(Text, default="")
+    training_record: Mapped[str] = mapped_column(Text, default="")
+    language: Mapped[str] = mapped_column(String(8), default="ko")
+    area_id: Mapped[Optional[int]] = mapped_column(ForeignKey("service_areas.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    tickets: Mapped[list["Ticket"]] = relationship(back_populates="customer")
+
+
+class User(Base):
+    """A person who logs in to the desktop: agent, supervisor or admin."""
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16), default="agent")  # agent|supervisor|admin
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Asterisk dial string for the agent's phone, e.g. "PJSIP/1001".
+    phone: Mapped[str] = mapped_column(String(200), default="")
+    extension: Mapped[str] = mapped_column(String(32), default="")
+    # Persisted agent state so a restart recovers it.
+    state: Mapped[str] = mapped_column(String(16), default="logged_out")
+    state_reason: Mapped[str] = mapped_column(String(64), default="")
+    state_since: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    idle_since: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+
+
+class Queue(Base):
+    __tablename__ = "queues"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    strategy: Mapped[str] = mapped_column(String(32), default="longest_idle")
+    ring_timeout: Mapped[float] = mapped_column(Float, default=15.0)
+    service_level_seconds: Mapped[int] = mapped_column(Integer, default=20)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class QueueMember(Base):
+    __tablename__ = "queue_members"
+    __table_args__ = (UniqueConstraint("queue_id", "user_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    queue_id: Mapped[int] = mapped_column(ForeignKey("queues.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    penalty: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Ticket(Base):
+    """An incident ticket (the "Remedy" record of patent 003)."""
+    __tablename__ = "tickets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Human-facing incident ID, e.g. "INC-000042".
+    incident_id: Mapped[str] = mapped_column(String(32), unique=True)
+    channel: Mapped[str] = mapped_column(String(16), default="phone")  # phone|email|web|onestop
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    customer_id: Mapped[Optional[int]] = mapped_column(ForeignKey("customers.id"))
+    caller_number: Mapped[str] = mapped_column(String(64), default="")
+    caller_name: Mapped[str] = mapped_column(String(200), default="")
+    entered_pin: Mapped[str] = mapped_column(String(32), default="")
+    queue_id: Mapped[Optional[int]] = mapped_column(ForeignKey("queues.id"))
+    agent_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    language: Mapped[str] = mapped_column(String(8), default="ko")
+    request: Mapped[str] = mapped_column(Text, default="")
+    resolution: Mapped[str] = mapped_column(Text, default="")
+    severity: Mapped[Optional[int]] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    resolved_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+
+    customer: Mapped[Optional[Customer]] = relationship(back_populates="tickets")
+    queue: Mapped[Optional[Queue]] = relationship()
+    agent: Mapped[Optional[User]] = relationship()
+    events: Mapped[list["TicketEvent"]] = relationship(
+        back_populates="ticket", order_by="TicketEvent.id", cascade="all, delete-orphan")
+
+    __table_args__ = (Index("ix_tickets_customer_status", "customer_id", "status"),)
+
+
+class TicketEvent(Base):
+    """One step of a ticket's history: created, queued, offered, answered, resolved..."""
+    __tablename__ = "ticket_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="events")
+
+
+class CallRecord(Base):
+    """One inbound call: its queue wait and how it ended (answered, abandoned, ...)."""
+    __tablename__ = "call_records"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(128), unique=True)
+    ticket_id: Mapped[Optional[int]] = mapped_column(ForeignKey("tickets.id"), index=True)
+    caller_number: Mapped[str] = mapped_column(String(64), default="")
+    caller_name: Mapped[str] = mapped_column(String(200), default="")
+    line: Mapped[str] = mapped_column(String(32), default="")
+    queue_id: Mapped[Optional[int]] = mapped_column(ForeignKey("queues.id"))
+    agent_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    queued_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    answered_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    ended_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    # in_ivr|queued|ringing|talking|answered|abandoned|lost
+    outcome: Mapped[str] = mapped_column(String(16), default="in_ivr")
+    wait_seconds: Mapped[Optional[float]] = mapped_column(Float)
+    end_reason: Mapped[str] = mapped_column(String(64), default="")
+
+    ticket: Mapped[Optional[Ticket]] = relationship()
+
+
+# --- Tables for later capabilities (schema only; features come in later issues) ---
+
+class SensitivityCode(Base):
+    """A coded particular of the customer's sensitivity (patent 000 claims 12-14)."""
+    __tablename__ = "sensitivity_codes"
+    __table_args__ = (UniqueConstraint("code", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(8))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    kind: Mapped[str] = mapped_column(String(16))  # positive|expected|negative
+    label_ko: Mapped[str] = mapped_column(Text, default="")
+    label_en: Mapped[str] = mapped_column(Text, default="")
+    knack_receptionist: Mapped[str] = mapped_column(Text, default="")
+    knack_technician: Mapped[str] = mapped_column(Text, default="")
+    auxiliary: Mapped[str] = mapped_column(Text, default="")
+
+
+class CustomerSensitivity(Base):
+    __tablename__ = "customer_sensitivities"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    ticket_id: Mapped[Optional[int]] = mapped_column(ForeignKey("tickets.id"))
+    code_id: Mapped[int] = mapped_column(ForeignKey("sensitivity_codes.id"))
+    recorded_by: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    source: Mapped[str] = mapped_column(String(16), default="agent")  # agent|technician|asr
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Technician(Base):
+    __tablename__ = "technicians"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str] = mapped_column(String(64), default="")
+    area_id: Mapped[Optional[int]] = mapped_column(ForeignKey("service_areas.id"))
+    fields: Mapped[str] = mapped_column(Text, default="")
+    introduction: Mapped[str] = mapped_column(Text, default="")
+
+
+class Survey(Base):
+    __tablename__ = "surveys"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="scheduled")
+    channel: Mapped[str] = mapped_column(String(16), default="")
+    rating: Mapped[Optional[int]] = mapped_column(Integer)
+    reply_term: Mapped[str] = mapped_column(String(32), default="")
+    scheduled_for: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    message: Mapped[str] = mapped_column(Text, default="")
+    starts_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    ends_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
