@@ -1,0 +1,376 @@
+"""Contact-center services: the logic between call events, the database and the
+event bus.  Used by the ARI application (call side) and the desktop (agent side).
+
+Every method opens its own short transaction, so it can be called from the ARI
+event loop's worker threads and from web request threads alike.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from cti import agent_state, events, tickets
+from cti.acd import AgentCandidate
+from cti.agent_state import AgentState
+from cti.clock import Clock, utc_now
+from db.models import CallRecord, Customer, Queue, Ticket, TicketEvent, User
+
+log = logging.getLogger(__name__)
+
+
+class NotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class CallInfo:
+    channel_id: str
+    ticket_id: Optional[int]
+    incident_id: Optional[str]
+    customer_id: Optional[int]
+    customer_name: str
+    caller_number: str
+    caller_name: str
+    queued_at: Optional[dt.datetime]
+
+
+def _iso(value: Optional[dt.datetime]) -> Optional[str]:
+    return value.isoformat() + "Z" if value else None
+
+
+class CallCenter:
+    """Tickets, calls and agent states."""
+
+    def __init__(self, session_factory: sessionmaker, bus: events.EventBus, clock: Clock = utc_now):
+        self._sessions = session_factory
+        self._bus = bus
+        self._now = clock
+
+    # ---- customers ---------------------------------------------------------
+    def find_customer_by_pin(self, pin: str) -> Optional[int]:
+        with self._sessions() as s:
+            return s.scalar(select(Customer.id).where(Customer.pin == pin))
+
+    # ---- calls and tickets (telephony side) -------------------------------
+    def call_started(self, channel_id: str, caller_number: str, caller_name: str, line: str,
+                     language: str) -> None:
+        """An inbound call reached the ARS.  Idempotent: a resync after a reconnect
+        may report the same channel again."""
+        with self._sessions.begin() as s:
+            if s.scalar(select(CallRecord.id).where(CallRecord.channel_id == channel_id)):
+                return
+            s.add(CallRecord(channel_id=channel_id, caller_number=caller_number[:64],
+                             caller_name=caller_name[:200], line=line[:32], started_at=self._now()))
+
+    def open_ticket(self, channel_id: str, customer_id: Optional[int], entered_pin: str,
+                    language: str) -> CallInfo:
+        """Create the incident ticket for a call once the caller is identified
+        (or has used up their tries).  Idempotent per call."""
+        now = self._now()
+        with self._sessions.begin() as s:
+            call = self._call(s, channel_id)
+            if call.ticket_id is None:
+                ticket = Ticket(incident_id="", channel="phone", status=tickets.TicketStatus.NEW.value,
+                                customer_id=customer_id, caller_number=call.caller_number,
+                                caller_name=call.caller_name, entered_pin=entered_pin[:32],
+                                language=language, created_at=now)
+                s.add(ticket)
+                s.flush()
+                ticket.incident_id = tickets.incident_id(ticket.id)
+                call.ticket_id = ticket.id
+                self._record(s, ticket, "created", now, detail={"channel": "phone", "line": call.line})
+                self._record(s, ticket, "identified" if customer_id else "unidentified", now,
+                             detail={"pin_entered": bool(entered_pin)})
+            return self._call_info(s, call)
+
+    def enqueue(self, channel_id: str, queue_name: str) -> CallInfo:
+        now = self._now()
+        with self._sessions.begin() as s:
+            call = self._call(s, channel_id)
+            queue = self._queue(s, queue_name)
+            call.queue_id = queue.id
+            call.queued_at = call.queued_at or now
+            call.outcome = "queued"
+            ticket = s.get(Ticket, call.ticket_id)
+            ticket.queue_id = queue.id
+            self._move(s, ticket, "queued", now, detail={"queue": queue.name})
+            info = self._call_info(s, call)
+        self._bus.publish(events.CALL_UPDATED, {"channel_id": channel_id, "outcome": "queued",
+                                                "ticket_id": info.ticket_id, "agent_id": None})
+        return info
+
+    def offer(self, channel_id: str, agent_id: int) -> dict[str, Any]:
+        """Offer a queued call to an agent: the agent goes RINGING and receives the
+        screen-pop.  Returns the pop.  Raises InvalidTransition if the agent is no
+        longer READY (the caller then picks another agent)."""
+        now = self._now()
+        with self._sessions.begin() as s:
+            call = self._call(s, channel_id)
+            agent = self._agent(s, agent_id)
+            self._set_agent_state(s, agent, agent_state.on_call_event(agent.state, "offer"), "", now)
+            ticket = s.get(Ticket, call.ticket_id)
+            queue = s.get(Queue, call.queue_id) if call.queue_id else None
+            self._move(s, ticket, "offered", now, user_id=agent.id, detail={"agent": agent.username})
+            call.agent_id = agent.id
+            call.outcome = "ringing"
+            customer = ticket.customer
+            waited = (now - call.queued_at).total_seconds() if call.queued_at else 0.0
+            pop = {
+                "type": "call",
+                "queue": queue.title or queue.name if queue else "",
+                "customer_name": customer.name if customer else "",
+                "customer_known": customer is not None,
+                "caller_name": call.caller_name,
+                "phone": call.caller_number,
+                "waiting_seconds": round(waited, 1),
+                "incident_id": ticket.incident_id,
+                "ticket_id": ticket.id,
+                "channel_id": channel_id,
+                "offered_at": _iso(now),
+            }
+        self._publish_agent(agent_id, AgentState.RINGING, "")
+        self._bus.publish(events.SCREENPOP, {"agent_id": agent_id, "pop": pop})
+        return pop
+
+    def answered(self, channel_id: str, agent_id: int) -> None:
+        now = self._now()
+        with self._sessions.begin() as s:
+            call = self._call(s, channel_id)
+            agent = self._agent(s, agent_id)
+            self._set_agent_state(s, agent, agent_state.on_call_event(agent.state, "answer"), "", now)
+            ticket = s.get(Ticket, call.ticket_id)
+            ticket.agent_id = agent.id
+            self._move(s, ticket, "answered", now, user_id=agent.id)
+            call.answered_at = now
+            call.outcome = "talking"
+            call.wait_seconds = (now - call.queued_at).total_seconds() if call.queued_at else 0.0
+            ticket_id = ticket.id
+        self._publish_agent(agent_id, AgentState.TALKING, "")
+        self._bus.publish(events.TICKET_UPDATED, {"ticket_id": ticket_id, "status": "in_progress",
+                                                  "agent_id": agent_id})
+
+    def no_answer(self, channel_id: str, agent_id: int) -> None:
+        """The agent let the call ring out: back to the queue, agent NOT_READY."""
+        now = self._now()
+        with self._sessions.begin() as s:
+            call = self._call(s, channel_id)
+            agent = self._agent(s, agent_id)
+            new = agent_state.on_call_event(agent.state, "no_answer")
+            self._set_agent_state(s, agent, new, "no answer", now)
+            ticket = s.get(Ticket, call.ticket_id)
+            self._move(s, ticket, "no_answer", now, user_id=agent.id)
+            call.agent_id = None
+            call.outcome = "queued"
+        self._publish_agent(agent_id, AgentState.NOT_READY, "no answer")
+
+    def call_ended(self, channel_id: str, reason: str = "hangup") -> Optional[str]:
+        """The caller's channel is gone.  Returns the call's outcome: answered,
+        abandoned (hung up in the IVR or queue) or lost (the PBX went away)."""
+        now = self._now()
+        freed_agent: Optional[tuple[int, AgentState]] = None
+        with self._sessions.begin() as s:
+            call = s.scalar(select(CallRecord).where(CallRecord.channel_id == channel_id))
+            if call is None or call.ended_at is not None:
+                return call.outcome if call else None
+            call.ended_at = now
+            call.end_reason = reason[:64]
+            ticket = s.get(Ticket, call.ticket_id) if call.ticket_id else None
+            if call.outcome == "talking":
+                call.outcome = "answered"
+                if call.agent_id:
+                    freed_agent = self._free_agent(s, call.agent_id, "call_end", now)
+            else:
+                if call.agent_id:  # ringing an agent when the caller hung up
+                    freed_agent = self._free_agent(s, call.agent_id, "offer_cancelled", now)
+                call.outcome = "lost" if reason == "pbx_lost" else "abandoned"
+                if call.queued_at:
+                    call.wait_seconds = (now - call.queued_at).total_seconds()
+                if ticket is not None and tickets.is_open(ticket.status):
+                    if reason == "pbx_lost":
+                        self._record(s, ticket, "lost", now, detail={"reason": reason})
+                    self._move(s, ticket, "abandoned", now,
+                               detail={"reason": reason, "wait_seconds": call.wait_seconds})
+            if ticket is not None:
+                self._record(s, ticket, "call_ended", now, detail={"reason": reason,
+                                                                  "outcome": call.outcome})
+            outcome, ticket_id = call.outcome, call.ticket_id
+        if freed_agent:
+            self._publish_agent(freed_agent[0], freed_agent[1], "")
+        self._bus.publish(events.CALL_UPDATED, {"channel_id": channel_id, "outcome": outcome,
+                                                "ticket_id": ticket_id, "agent_id": None})
+        return outcome
+
+    def open_calls(self) -> list[str]:
+        """Channels the database still thinks are up (used to resync after a reconnect)."""
+        with self._sessions() as s:
+            return list(s.scalars(select(CallRecord.channel_id).where(CallRecord.ended_at.is_(None))))
+
+    def call_info(self, channel_id: str) -> CallInfo:
+        with self._sessions() as s:
+            return self._call_info(s, self._call(s, channel_id))
+
+    # ---- agents -------------------------------------------------------------
+    def set_agent_state(self, agent_id: int, target: AgentState | str, reason: str = "") -> AgentState:
+        """An agent's own request (from the desktop)."""
+        now = self._now()
+        with self._sessions.begin() as s:
+            agent = self._agent(s, agent_id)
+            new = agent_state.request(agent.state, AgentState(target))
+            self._set_agent_state(s, agent, new, reason[:64], now)
+        self._publish_agent(agent_id, new, reason)
+        return new
+
+    def agent_candidates(self, queue_name: str) -> list[AgentCandidate]:
+        from db.models import QueueMember
+
+        with self._sessions() as s:
+            rows = s.execute(
+                select(User.id, User.state, User.idle_since)
+                .join(QueueMember, QueueMember.user_id == User.id)
+                .join(Queue, Queue.id == QueueMember.queue_id)
+                .where(Queue.name == queue_name, User.active.is_(True))).all()
+        return [AgentCandidate(r.id, AgentState(r.state), r.idle_since) for r in rows]
+
+    def agent_phone(self, agent_id: int) -> str:
+        with self._sessions() as s:
+            return self._agent(s, agent_id).phone
+
+    def reset_transient_agent_states(self) -> None:
+        """At start-up no call is ringing or up: RINGING/TALKING agents are READY."""
+        now = self._now()
+        with self._sessions.begin() as s:
+            for agent in s.scalars(select(User).where(User.state.in_(["ringing", "talking"]))):
+                self._set_agent_state(s, agent, AgentState.READY, "", now)
+
+    # ---- tickets (desktop side) ---------------------------------------------
+    def resolve(self, ticket_id: int, agent_id: int, resolution: str, request: str | None = None) -> None:
+        text = tickets.clean_resolution(resolution)
+        now = self._now()
+        with self._sessions.begin() as s:
+            ticket = s.get(Ticket, ticket_id)
+            if ticket is None:
+                raise NotFound(f"no ticket {ticket_id}")
+            if request is not None:
+                ticket.request = request.strip()[:10_000]
+            ticket.resolution = text
+            ticket.resolved_at = now
+            if ticket.agent_id is None:
+                ticket.agent_id = agent_id
+            self._move(s, ticket, "resolved", now, user_id=agent_id)
+        self._bus.publish(events.TICKET_UPDATED, {"ticket_id": ticket_id, "status": "resolved",
+                                                  "agent_id": agent_id})
+
+    def ticket_view(self, ticket_id: int) -> dict[str, Any]:
+        """Everything the ticket screen shows (patent 003: customer basics, request,
+        resolution, the customer's unresolved tickets, agent basics, history)."""
+        with self._sessions() as s:
+            t = s.get(Ticket, ticket_id)
+            if t is None:
+                raise NotFound(f"no ticket {ticket_id}")
+            c = t.customer
+            unresolved = []
+            past = []
+            if c is not None:
+                others = s.scalars(select(Ticket).where(Ticket.customer_id == c.id, Ticket.id != t.id)
+                                   .order_by(Ticket.created_at.desc()).limit(50)).all()
+                unresolved = [_ticket_row(o) for o in others if tickets.is_open(o.status)]
+                past = [_ticket_row(o) for o in others if not tickets.is_open(o.status)]
+            return {
+                "ticket": {
+                    "id": t.id, "incident_id": t.incident_id, "status": t.status, "channel": t.channel,
+                    "caller_number": t.caller_number, "caller_name": t.caller_name,
+                    "request": t.request, "resolution": t.resolution,
+                    "created_at": _iso(t.created_at), "resolved_at": _iso(t.resolved_at),
+                    "queue": t.queue.title if t.queue else "",
+                },
+                "customer": _customer_dict(c),
+                "unresolved": unresolved,
+                "past": past,
+                "agent": ({"id": t.agent.id, "name": t.agent.display_name, "username": t.agent.username,
+                           "extension": t.agent.extension} if t.agent else None),
+                "history": [{"kind": e.kind, "at": _iso(e.at), "user_id": e.user_id, "detail": e.detail}
+                            for e in t.events],
+            }
+
+    # ---- internals ------------------------------------------------------------
+    def _publish_agent(self, agent_id: int, state: AgentState, reason: str) -> None:
+        self._bus.publish(events.AGENT_STATE, {"agent_id": agent_id, "state": AgentState(state).value,
+                                               "reason": reason})
+
+    def _free_agent(self, s: Session, agent_id: int, event: str, now: dt.datetime):
+        agent = s.get(User, agent_id)
+        if agent is None:
+            return None
+        try:
+            new = agent_state.on_call_event(agent.state, event)
+        except agent_state.InvalidTransition:
+            return None  # the agent logged out or moved on meanwhile
+        self._set_agent_state(s, agent, new, agent.state_reason if new == AgentState.NOT_READY else "", now)
+        return agent_id, new
+
+    @staticmethod
+    def _set_agent_state(s: Session, agent: User, new: AgentState, reason: str, now: dt.datetime) -> None:
+        old = AgentState(agent.state)
+        agent.state = AgentState(new).value
+        agent.state_reason = reason
+        agent.state_since = now
+        if new == AgentState.READY and old != AgentState.READY:
+            agent.idle_since = now
+
+    @staticmethod
+    def _call(s: Session, channel_id: str) -> CallRecord:
+        call = s.scalar(select(CallRecord).where(CallRecord.channel_id == channel_id))
+        if call is None:
+            raise NotFound(f"no call record for channel {channel_id}")
+        return call
+
+    @staticmethod
+    def _agent(s: Session, agent_id: int) -> User:
+        agent = s.get(User, agent_id)
+        if agent is None:
+            raise NotFound(f"no agent {agent_id}")
+        return agent
+
+    @staticmethod
+    def _queue(s: Session, name: str) -> Queue:
+        queue = s.scalar(select(Queue).where(Queue.name == name))
+        if queue is None:
+            raise NotFound(f"no queue {name!r}")
+        return queue
+
+    def _move(self, s: Session, ticket: Ticket, kind: str, now: dt.datetime, user_id: int | None = None,
+              detail: dict | None = None) -> None:
+        ticket.status = tickets.next_status(ticket.status, kind).value
+        self._record(s, ticket, kind, now, user_id=user_id, detail=detail)
+
+    @staticmethod
+    def _record(s: Session, ticket: Ticket, kind: str, now: dt.datetime, user_id: int | None = None,
+                detail: dict | None = None) -> None:
+        s.add(TicketEvent(ticket=ticket, kind=kind, at=now, user_id=user_id, detail=detail or {}))
+
+    @staticmethod
+    def _call_info(s: Session, call: CallRecord) -> CallInfo:
+        ticket = s.get(Ticket, call.ticket_id) if call.ticket_id else None
+        customer = ticket.customer if ticket else None
+        return CallInfo(call.channel_id, ticket.id if ticket else None,
+                        ticket.incident_id if ticket else None, customer.id if customer else None,
+                        customer.name if customer else "", call.caller_number, call.caller_name,
+                        call.queued_at)
+
+
+def _ticket_row(t: Ticket) -> dict[str, Any]:
+    return {"id": t.id, "incident_id": t.incident_id, "status": t.status, "request": t.request,
+            "resolution": t.resolution, "created_at": _iso(t.created_at)}
+
+
+def _customer_dict(c: Optional[Customer]) -> Optional[dict[str, Any]]:
+    if c is None:
+        return None
+    return {"id": c.id, "pin": c.pin, "name": c.name, "department": c.department, "phone": c.phone,
+            "location": c.location, "hardware": c.hardware, "software": c.software,
+            "training_record": c.training_record, "email": c.email, "mobile": c.mobile}

@@ -1,0 +1,97 @@
+"""Demo data: one queue, two agents, a supervisor, an admin and a few customers.
+
+Passwords are generated on first seeding, printed, and kept in
+``<data dir>/demo-passwords.txt`` (mode 600) so they can be looked up later.
+Seeding is idempotent: existing rows are left alone.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+from werkzeug.security import generate_password_hash
+
+from db.models import Customer, Queue, QueueMember, ServiceArea, User
+
+QUEUE = {"name": "helpdesk", "title": "Help desk"}
+
+STAFF = [
+    # username, display name, role, extension (phone PJSIP/<ext>), member of the queue
+    ("agent1", "Kim Jiwoo", "agent", "1001", True),
+    ("agent2", "Lee Minjun", "agent", "1002", True),
+    ("super", "Park Seoyeon", "supervisor", "1090", False),
+    ("admin", "Administrator", "admin", "", False),
+]
+
+CUSTOMERS = [
+    dict(pin="100100", name="홍길동 (Hong Gildong)", department="Finance", phone="02-555-0101",
+         mobile="010-5550-0101", email="gildong.hong@example.com", location="Seoul HQ 12F",
+         hardware="LG Gram 16 laptop, HP LaserJet M404", software="Windows 11, MS Office 2021, SAP GUI",
+         training_record="SAP basics (2025-03)"),
+    dict(pin="100200", name="Choi Yuna", department="Sales", phone="02-555-0102",
+         mobile="010-5550-0102", email="yuna.choi@example.com", location="Busan branch 3F",
+         hardware="Dell OptiPlex 7010", software="Windows 11, CRM client", training_record=""),
+    dict(pin="100300", name="Jung Hoseok", department="Engineering", phone="031-555-0103",
+         mobile="", email="hoseok.jung@example.com", location="Pangyo lab B1",
+         hardware="Workstation, 2 monitors", software="Ubuntu 24.04, CAD suite",
+         training_record="Security awareness (2026-01)"),
+    dict(pin="100400", name="Kang Mirae", department="HR", phone="02-555-0104",
+         mobile="010-5550-0104", email="", location="Seoul HQ 7F",
+         hardware="MacBook Air", software="macOS, HR system (web)", training_record=""),
+]
+
+
+def seed(session_factory: sessionmaker, data_dir: str | os.PathLike,
+         phones: dict[str, str] | None = None, echo=print) -> dict[str, str]:
+    """Insert the demo data where missing.  Returns {username: password} for the
+    accounts created now (empty when everything existed already).
+
+    ``phones`` maps username -> Asterisk dial string (default ``PJSIP/<extension>``).
+    """
+    created: dict[str, str] = {}
+    phones = phones or {}
+    with session_factory.begin() as s:
+        area = s.scalar(select(ServiceArea).where(ServiceArea.code == "SEL"))
+        if area is None:
+            area = ServiceArea(code="SEL", name="Seoul", centre_name="Seoul service centre",
+                               centre_phone="1600")
+            s.add(area)
+        queue = s.scalar(select(Queue).where(Queue.name == QUEUE["name"]))
+        if queue is None:
+            queue = Queue(**QUEUE)
+            s.add(queue)
+        s.flush()
+        for username, display, role, ext, member in STAFF:
+            user = s.scalar(select(User).where(User.username == username))
+            if user is None:
+                password = secrets.token_urlsafe(9)
+                user = User(username=username, display_name=display, role=role, extension=ext,
+                            phone=phones.get(username, f"PJSIP/{ext}" if ext else ""),
+                            password_hash=generate_password_hash(password))
+                s.add(user)
+                s.flush()
+                created[username] = password
+                if member:
+                    s.add(QueueMember(queue_id=queue.id, user_id=user.id))
+            elif username in phones:
+                user.phone = phones[username]
+        for data in CUSTOMERS:
+            if s.scalar(select(Customer.id).where(Customer.pin == data["pin"])) is None:
+                s.add(Customer(area_id=area.id, **data))
+    if created:
+        _remember(Path(data_dir), created)
+        for username, password in created.items():
+            echo(f"  demo login: {username} / {password}")
+    return created
+
+
+def _remember(data_dir: Path, created: dict[str, str]) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "demo-passwords.txt"
+    with open(path, "a", encoding="utf-8") as fh:
+        for username, password in created.items():
+            fh.write(f"{username} {password}\n")
+    path.chmod(0o600)
