@@ -205,10 +205,13 @@ class CallCenter:
                                                 "ticket_id": ticket_id, "agent_id": None})
         return outcome
 
-    def open_calls(self) -> list[str]:
-        """Channels the database still thinks are up (used to resync after a reconnect)."""
+    def open_calls(self) -> dict[str, str]:
+        """Channel id -> outcome so far, for calls the database still thinks are up
+        (used to resync after a reconnect or a restart)."""
         with self._sessions() as s:
-            return list(s.scalars(select(CallRecord.channel_id).where(CallRecord.ended_at.is_(None))))
+            rows = s.execute(select(CallRecord.channel_id, CallRecord.outcome)
+                             .where(CallRecord.ended_at.is_(None))).all()
+        return {r.channel_id: r.outcome for r in rows}
 
     def call_info(self, channel_id: str) -> CallInfo:
         with self._sessions() as s:

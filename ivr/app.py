@@ -1,0 +1,147 @@
+"""The ARI application, built once by ``load()`` and run on its own event loop
+thread (the web server runs in other threads of the same process)."""
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from typing import Any, Optional
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+
+from cti import events
+from ivr.calls import CallRegistry
+from ivr.connection import AriSupervisor
+from ivr.dispatcher import QueueDispatcher
+from ivr.stasis import StasisHandlers
+from ivr.telephony import LiveTelephony
+
+log = logging.getLogger(__name__)
+
+
+async def run_sync(fn, *args, **kwargs):
+    """Run a blocking service call (database) off the event loop."""
+    return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+
+
+class AriApplication:
+    def __init__(self, config: dict, call_center: Any, bus: events.EventBus,
+                 ari_url: str, ari_user: str, ari_password: str):
+        self._config = config
+        self._cc = call_center
+        self._bus = bus
+        self._ari = (ari_url, ari_user, ari_password)
+        self._portal_cm = None
+        self._portal: Optional[anyio.from_thread.BlockingPortal] = None
+        self._main_future = None
+        self._stop_event: Optional[anyio.Event] = None
+        self._unsubscribe = None
+        self.registry = CallRegistry()
+        self.supervisor: Optional[AriSupervisor] = None
+        self.dispatcher: Optional[QueueDispatcher] = None
+
+    # --- life -------------------------------------------------------------------
+    def start(self) -> None:
+        self._cc.reset_transient_agent_states()
+        self._portal_cm = anyio.from_thread.start_blocking_portal()
+        self._portal = self._portal_cm.__enter__()
+        ready = threading.Event()
+        self._main_future = self._portal.start_task_soon(self._main, ready)
+        ready.wait(10)
+        self._unsubscribe = self._bus.subscribe(events.AGENT_STATE, self._on_agent_state)
+
+    def stop(self) -> None:
+        if self._unsubscribe:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self._portal is not None:
+            try:
+                self._portal.call(self._stop_event.set)
+                self._main_future.result(timeout=15)
+            except Exception:
+                log.exception("ARI application did not stop cleanly")
+            finally:
+                self._portal_cm.__exit__(None, None, None)  # joins the loop thread
+                self._portal = None
+
+    def wait_connected(self, timeout: float = 30) -> bool:
+        async def wait() -> bool:
+            with anyio.move_on_after(timeout):
+                while self.supervisor is None or not self.supervisor.connected.is_set():
+                    await anyio.sleep(0.05)
+                return True
+            return False
+        return self._portal.call(wait)
+
+    def call_count(self) -> int:
+        return self._portal.call(lambda: len(self.registry))
+
+    # --- the loop ---------------------------------------------------------------
+    async def _main(self, ready: threading.Event) -> None:
+        cfg = self._config
+        live = LiveTelephony()
+        self._stop_event = anyio.Event()
+        async with anyio.create_task_group() as tg:
+            def post(channel_id, event):
+                session = self.registry.get(channel_id)
+                if session is not None:
+                    session.post(event)
+
+            self.dispatcher = QueueDispatcher(cfg["acd"]["queue"], self._cc, post, run_sync)
+            handlers = StasisHandlers(cfg, self._cc, self.dispatcher, self.registry, live,
+                                      tg.start_soon, run_sync)
+
+            async def connected(telephony) -> None:
+                live.attach(telephony)
+                await handlers.on_connected(telephony)
+
+            def disconnected() -> None:
+                live.detach()
+                handlers.on_disconnected()
+
+            url, user, password = self._ari
+            self.supervisor = AriSupervisor(
+                url, user, password, cfg["asterisk"]["app_name"], on_connected=connected,
+                on_event=handlers.on_event, on_disconnected=disconnected,
+                backoff_max=float(cfg["asterisk"]["connect_backoff_max"]))
+            tg.start_soon(self.dispatcher.run)
+            tg.start_soon(self.supervisor.run)
+            ready.set()
+            await self._stop_event.wait()
+            await self._hang_up_all()
+            tg.cancel_scope.cancel()
+
+    async def _hang_up_all(self) -> None:
+        """At shutdown, callers still in the IVR or queue are hung up; their calls
+        are then stored as abandoned by their sessions' cleanup."""
+        with anyio.move_on_after(5):
+            for cid in self.registry.channel_ids():
+                session = self.registry.get(cid)
+                if session is not None:
+                    session.end_reason = "shutdown"
+                    try:
+                        await session.ctx.telephony.hangup(cid)
+                    except Exception as exc:
+                        log.warning("could not hang up %s at shutdown: %s", cid, exc)
+            while len(self.registry):
+                await anyio.sleep(0.05)
+
+    # --- bus ----------------------------------------------------------------------
+    def _on_agent_state(self, _topic: str, payload: dict) -> None:
+        if payload.get("state") != "ready" or self._portal is None or self.dispatcher is None:
+            return
+        try:
+            self._portal.start_task_soon(self._kick)
+        except RuntimeError:
+            # Published from the loop thread itself: kick directly.
+            self.dispatcher.kick()
+
+    async def _kick(self) -> None:
+        self.dispatcher.kick()
+
+
+def load(config: dict, call_center: Any, bus: events.EventBus, ari_url: str, ari_user: str,
+         ari_password: str) -> AriApplication:
+    return AriApplication(config, call_center, bus, ari_url, ari_user, ari_password)

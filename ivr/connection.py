@@ -1,0 +1,81 @@
+"""Keeping the ARI connection up.
+
+Connects with exponential backoff (saying clearly that Asterisk is not
+reachable), watches the event websocket, and on every (re)connection calls
+``on_connected`` so the application can resynchronise before events flow.
+asyncari does not reconnect by itself and ends its websocket task silently when
+Asterisk closes the socket, so a watchdog notices that and starts over.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Awaitable, Callable
+
+import anyio
+import asyncari
+
+from ivr.ari_events import SUBSCRIBED_EVENTS, AriEvent
+from ivr.telephony import AriTelephony
+
+log = logging.getLogger(__name__)
+
+
+class AriSupervisor:
+    def __init__(self, url: str, user: str, password: str, app: str,
+                 on_connected: Callable[[AriTelephony], Awaitable[None]],
+                 on_event: Callable[[AriEvent], None],
+                 on_disconnected: Callable[[], None] = lambda: None,
+                 backoff_max: float = 10.0):
+        self.url = url if url.endswith("/") else url + "/"
+        self._user = user
+        self._password = password
+        self.app = app
+        self._on_connected = on_connected
+        self._on_event = on_event
+        self._on_disconnected = on_disconnected
+        self._backoff_max = backoff_max
+        self.connected = anyio.Event()
+        self.connections = 0
+
+    async def run(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                await self._session()
+                delay = 0.2
+                log.warning("ARI websocket to %s closed; reconnecting", self.url)
+            except Exception as exc:  # noqa: BLE001 - any failure means: retry later
+                log.warning("Asterisk ARI not reachable at %s (%s: %s); retrying in %.1f s",
+                            self.url, type(exc).__name__, exc, delay)
+            finally:
+                if self.connected.is_set():
+                    self.connected = anyio.Event()
+                    self._on_disconnected()
+            await anyio.sleep(delay)
+            delay = min(delay * 2, self._backoff_max)
+
+    async def _session(self) -> None:
+        async with asyncari.connect(self.url, self.app, self._user, self._password) as client:
+            telephony = AriTelephony(client, self.app)
+            async with anyio.create_task_group() as tg:
+                reader = client.__aiter__()  # listen before resync so no event is missed
+                tg.start_soon(self._watchdog, client, tg.cancel_scope)
+                tg.start_soon(self._read, reader, tg.cancel_scope)
+                self.connections += 1
+                log.info("connected to Asterisk ARI at %s as application %r", self.url, self.app)
+                await self._on_connected(telephony)
+                self.connected.set()
+
+    async def _read(self, reader, scope: anyio.CancelScope) -> None:
+        async for msg in reader:
+            raw = getattr(msg, "_orig_msg", None) or {}
+            if raw.get("type") in SUBSCRIBED_EVENTS:
+                self._on_event(AriEvent.from_json(raw))
+        scope.cancel()
+
+    @staticmethod
+    async def _watchdog(client, scope: anyio.CancelScope) -> None:
+        await anyio.sleep(0.5)
+        while client.websockets:
+            await anyio.sleep(0.25)
+        scope.cancel()

@@ -1,0 +1,263 @@
+"""The ARS (help-desk line) call flow.
+
+Greeting -> CollectingPin -> (ticket opened) Queued -> Offering -> Connected -> Ended.
+
+A caller who hangs up anywhere ends in Ended; the registry then records the call
+as abandoned (before an agent answered) or answered.  '*' switches between Korean
+and English while the caller is asked for the PIN.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from cti.agent_state import InvalidTransition
+from cti.pin import PinEntry, PinStatus
+from ivr.ari_events import AriEvent, ServiceEvent, Timer
+from ivr.flows.base import CallContext, Ended, State
+from ivr.telephony import ChannelGone
+
+OTHER_LANGUAGE = {"ko": "en", "en": "ko"}
+
+
+def _is_dtmf(event: Any, ctx: CallContext) -> bool:
+    return isinstance(event, AriEvent) and event.type == "ChannelDtmfReceived" \
+        and event.channel_id == ctx.channel_id
+
+
+def _prompt_done(event: Any, ctx: CallContext) -> bool:
+    return isinstance(event, AriEvent) and event.type == "PlaybackFinished" \
+        and event.playback_id is not None and event.playback_id == ctx.playback_id
+
+
+class Greeting(State):
+    name = "greeting"
+
+    async def enter(self, ctx: CallContext) -> Optional[State]:
+        await ctx.telephony.answer(ctx.channel_id)
+        await ctx.run_sync(ctx.call_center.call_started, ctx.channel_id, ctx.caller_number,
+                           ctx.caller_name, ctx.line, ctx.language)
+        await ctx.play("greeting")
+        return None
+
+    async def handle(self, ctx: CallContext, event: Any) -> Optional[State]:
+        if _prompt_done(event, ctx):
+            ctx.playback_id = None
+            return CollectingPin(_new_entry(ctx))
+        if _is_dtmf(event, ctx):
+            # The caller knows the drill: skip the greeting.
+            await ctx.stop_prompt()
+            return CollectingPin(_new_entry(ctx), first_key=event.digit)
+        return None
+
+
+def _new_entry(ctx: CallContext) -> PinEntry:
+    return PinEntry(max_tries=int(ctx.ivr_config["pin_tries"]),
+                    max_length=int(ctx.ivr_config["pin_length_max"]))
+
+
+class CollectingPin(State):
+    """Asks for the employee number followed by '#'; a wrong number, silence or
+    an over-long number uses one try; after the last try the caller goes to an
+    agent as an unknown caller."""
+    name = "collecting_pin"
+
+    def __init__(self, entry: PinEntry, retry: bool = False, first_key: Optional[str] = None):
+        self.entry = entry
+        self.retry = retry
+        self.first_key = first_key
+        self.tries_on_entry = entry.tries_used
+        self.next_prompt: Optional[str] = None
+
+    async def enter(self, ctx: CallContext) -> Optional[State]:
+        ctx.start_timer("pin", float(ctx.ivr_config["pin_first_digit_timeout"]))
+        if self.first_key and self.first_key != "*":
+            return await self.key(ctx, self.first_key)
+        if self.retry:
+            await ctx.play("invalid_pin")
+            self.next_prompt = "enter_pin"
+        else:
+            await ctx.play("enter_pin")
+        return None
+
+    async def key(self, ctx: CallContext, digit: str) -> Optional[State]:
+        if digit == "*":
+            ctx.language = OTHER_LANGUAGE.get(ctx.language, ctx.language)
+            await ctx.stop_prompt()
+            return CollectingPin(self.entry)
+        if ctx.playback_id:
+            # Typing over a prompt stops it.
+            await ctx.stop_prompt()
+            self.next_prompt = None
+        self.entry = self.entry.press(digit)
+        ctx.start_timer("pin", float(ctx.ivr_config["pin_inter_digit_timeout"]))
+        return await self._after_input(ctx)
+
+    async def handle(self, ctx: CallContext, event: Any) -> Optional[State]:
+        if _is_dtmf(event, ctx):
+            return await self.key(ctx, event.digit or "")
+        if isinstance(event, Timer) and event.name == "pin":
+            self.entry = self.entry.timeout()
+            return await self._after_input(ctx)
+        if _prompt_done(event, ctx):
+            ctx.playback_id = None
+            if self.next_prompt:
+                name, self.next_prompt = self.next_prompt, None
+                await ctx.play(name)
+            # The caller has the whole timeout after the last prompt ends.
+            ctx.start_timer("pin", float(ctx.ivr_config["pin_first_digit_timeout"]))
+        return None
+
+    async def _after_input(self, ctx: CallContext) -> Optional[State]:
+        entry = self.entry
+        if entry.status == PinStatus.SUBMITTED:
+            customer_id = await ctx.run_sync(ctx.call_center.find_customer_by_pin, entry.attempt)
+            if customer_id is not None:
+                ctx.cancel_timer("pin")
+                return OpeningTicket(customer_id, entry.attempt)
+            entry = entry.rejected()
+            ctx.log.info("call %s: PIN not recognised (try %d of %d)", ctx.channel_id,
+                         entry.tries_used, entry.max_tries)
+        if entry.status == PinStatus.FAILED:
+            ctx.cancel_timer("pin")
+            return OpeningTicket(None, "", failed=True)
+        if entry.tries_used > self.tries_on_entry:
+            return CollectingPin(entry, retry=True)
+        return None
+
+
+class OpeningTicket(State):
+    """Creates the incident ticket (customer known or not) and queues the call."""
+    name = "opening_ticket"
+
+    def __init__(self, customer_id: Optional[int], pin: str, failed: bool = False):
+        self.customer_id = customer_id
+        self.pin = pin
+        self.failed = failed
+
+    async def enter(self, ctx: CallContext) -> Optional[State]:
+        await ctx.run_sync(ctx.call_center.open_ticket, ctx.channel_id, self.customer_id, self.pin,
+                           ctx.language)
+        info = await ctx.run_sync(ctx.call_center.enqueue, ctx.channel_id, ctx.acd_config["queue"])
+        return Queued(announce="pin_failed" if self.failed else "please_hold", enqueued_at=info.queued_at)
+
+
+class Queued(State):
+    """Waiting for an agent: hold prompt then music on hold."""
+    name = "queued"
+
+    def __init__(self, announce: Optional[str] = None, enqueued_at=None, requeue: bool = False):
+        self.announce = announce
+        self.enqueued_at = enqueued_at
+        self.requeue = requeue
+
+    async def enter(self, ctx: CallContext) -> Optional[State]:
+        if self.announce:
+            await ctx.play(self.announce)
+        else:
+            await _hold_music(ctx)
+        if not self.requeue:
+            ctx.dispatcher.add(ctx.channel_id, self.enqueued_at)
+        return None
+
+    async def handle(self, ctx: CallContext, event: Any) -> Optional[State]:
+        if _prompt_done(event, ctx):
+            ctx.playback_id = None
+            await _hold_music(ctx)
+            return None
+        if isinstance(event, ServiceEvent) and event.type == "offer":
+            return Offering(int(event.data["agent_id"]))
+        return None
+
+
+async def _hold_music(ctx: CallContext) -> None:
+    try:
+        await ctx.telephony.start_moh(ctx.channel_id)
+    except ChannelGone:
+        raise
+    except Exception as exc:  # no music configured is not worth dropping a caller for
+        ctx.log.warning("call %s: music on hold unavailable: %s", ctx.channel_id, exc)
+
+
+class Offering(State):
+    """The chosen agent gets the screen-pop first, then their phone rings."""
+    name = "offering"
+
+    def __init__(self, agent_id: int):
+        self.agent_id = agent_id
+
+    async def enter(self, ctx: CallContext) -> Optional[State]:
+        try:
+            await ctx.run_sync(ctx.call_center.offer, ctx.channel_id, self.agent_id)
+        except InvalidTransition:
+            # The agent went Not Ready between the choice and the offer.
+            ctx.dispatcher.offer_failed(ctx.channel_id)
+            return None
+        phone = await ctx.run_sync(ctx.call_center.agent_phone, self.agent_id)
+        ctx.agent_id = self.agent_id
+        ctx.agent_channel_id = ctx.ids("agent")
+        ctx.register_leg(ctx.agent_channel_id)
+        ring_timeout = float(ctx.acd_config["ring_timeout"])
+        ctx.start_timer("ring", ring_timeout)
+        caller_id = f'"{_cid_name(ctx)}" <{ctx.caller_number or "anonymous"}>'
+        try:
+            await ctx.telephony.originate(ctx.agent_channel_id, phone, f"agent,{ctx.channel_id}", caller_id,
+                                          int(ring_timeout) + 5)
+        except Exception as exc:  # a broken phone entry is a missed offer, not a dropped caller
+            ctx.log.warning("call %s: cannot ring agent %s at %r: %s", ctx.channel_id, self.agent_id,
+                            phone, exc)
+            return await self._missed(ctx)
+        return None
+
+    async def handle(self, ctx: CallContext, event: Any) -> Optional[State]:
+        if isinstance(event, ServiceEvent) and event.type == "offer":
+            # The offer we made failed (agent no longer ready); a new agent was chosen.
+            return Offering(int(event.data["agent_id"]))
+        if not isinstance(event, (AriEvent, Timer)):
+            return None
+        if isinstance(event, Timer) and event.name == "ring":
+            await ctx.telephony.hangup(ctx.agent_channel_id or "", "normal")
+            return await self._missed(ctx)
+        if event.channel_id != ctx.agent_channel_id:
+            return None
+        if event.type == "StasisStart":
+            ctx.cancel_timer("ring")
+            return Connected()
+        if event.type in ("ChannelDestroyed", "StasisEnd"):
+            ctx.cancel_timer("ring")
+            return await self._missed(ctx)
+        return None
+
+    async def _missed(self, ctx: CallContext) -> State:
+        ctx.cancel_timer("ring")
+        ctx.agent_channel_id = None
+        ctx.agent_id = None
+        await ctx.run_sync(ctx.call_center.no_answer, ctx.channel_id, self.agent_id)
+        ctx.dispatcher.no_answer(ctx.channel_id, self.agent_id)
+        return Queued(requeue=True)
+
+
+def _cid_name(ctx: CallContext) -> str:
+    # Keep the caller's name readable on the agent's phone, minus what would break the header.
+    return "".join(ch for ch in ctx.caller_name if ch not in '"\\\r\n')[:60] or "HappyCall"
+
+
+class Connected(State):
+    """Caller and agent talk in a mixing bridge."""
+    name = "connected"
+
+    async def enter(self, ctx: CallContext) -> Optional[State]:
+        ctx.dispatcher.remove(ctx.channel_id)
+        await ctx.telephony.stop_moh(ctx.channel_id)
+        await ctx.stop_prompt()
+        ctx.bridge_id = ctx.ids("bridge")
+        await ctx.telephony.bridge(ctx.bridge_id, [ctx.channel_id, ctx.agent_channel_id])
+        await ctx.run_sync(ctx.call_center.answered, ctx.channel_id, ctx.agent_id)
+        return None
+
+    async def handle(self, ctx: CallContext, event: Any) -> Optional[State]:
+        if isinstance(event, AriEvent) and event.channel_id == ctx.agent_channel_id \
+                and event.type in ("StasisEnd", "ChannelDestroyed"):
+            # The agent hung up: the call is over for the caller too.
+            ctx.agent_channel_id = None
+            await ctx.telephony.hangup(ctx.channel_id)
+        return None

@@ -1,0 +1,87 @@
+"""What every call flow state shares, and the context a flow runs in."""
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Optional, Protocol
+
+from ivr.telephony import Telephony
+
+
+class State:
+    """A step of a call.  ``enter`` runs once on arrival; ``handle`` gets every
+    event addressed to the call.  Both return the next state, or None to stay."""
+
+    name = "state"
+    final = False
+
+    async def enter(self, ctx: "CallContext") -> Optional["State"]:
+        return None
+
+    async def handle(self, ctx: "CallContext", event: Any) -> Optional["State"]:
+        return None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+
+class Ended(State):
+    name = "ended"
+    final = True
+
+    def __init__(self, outcome: str = ""):
+        self.outcome = outcome
+
+
+class Dispatcher(Protocol):
+    """The ACD side a flow talks to (ivr.dispatcher.QueueDispatcher)."""
+    def add(self, channel_id: str, enqueued_at) -> None: ...
+    def remove(self, channel_id: str) -> None: ...
+    def offer_failed(self, channel_id: str) -> None: ...
+    def no_answer(self, channel_id: str, agent_id: int) -> None: ...
+
+
+@dataclass
+class CallContext:
+    """Everything a call's states may use.  Built by the call registry."""
+    channel_id: str
+    caller_number: str
+    caller_name: str
+    line: str
+    language: str
+    ivr_config: dict
+    acd_config: dict
+    telephony: Telephony
+    call_center: Any                       # cti.services.CallCenter (blocking)
+    dispatcher: Dispatcher
+    run_sync: Callable[..., Awaitable[Any]]  # run a blocking service call off the loop
+    start_timer: Callable[[str, float], int]
+    cancel_timer: Callable[[str], None]
+    register_leg: Callable[[str], None]      # route another channel's events to this call
+    log: logging.Logger
+    ids: Callable[[str], str] = field(default=None)  # type: ignore[assignment]
+    agent_channel_id: Optional[str] = None
+    agent_id: Optional[int] = None
+    bridge_id: Optional[str] = None
+    playback_id: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if self.ids is None:
+            counter = itertools.count(1)
+            self.ids = lambda kind: f"{self.channel_id}-{kind}-{next(counter)}"
+
+    def prompt(self, name: str) -> str:
+        return f"sound:happycall/{self.language}/{name}"
+
+    async def play(self, name: str) -> str:
+        """Start a prompt; returns its playback id (PlaybackFinished carries it)."""
+        playback_id = self.ids("pb")
+        self.playback_id = playback_id
+        await self.telephony.play(self.channel_id, self.prompt(name), playback_id)
+        return playback_id
+
+    async def stop_prompt(self) -> None:
+        if self.playback_id:
+            playback_id, self.playback_id = self.playback_id, None
+            await self.telephony.stop_playback(playback_id)

@@ -1,0 +1,136 @@
+"""ARI event handlers: what a channel entering or leaving the application means.
+
+StasisStart with args ``ars,<number>,<lang>`` is a customer on the ARS line;
+``agent,<caller channel>`` is an agent's phone answering an offered call.
+Everything else about a channel goes to the call that owns it.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Optional
+
+import anyio
+
+from ivr.ari_events import AriEvent, ServiceEvent
+from ivr.calls import CallRegistry, CallSession
+from ivr.flows.ars import Greeting, Queued
+from ivr.flows.base import CallContext, State
+from ivr.telephony import Telephony
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_LANGUAGES = ("ko", "en")
+
+
+class StasisHandlers:
+    def __init__(self, config: dict, call_center: Any, dispatcher, registry: CallRegistry,
+                 telephony: Telephony, start_task: Callable[..., None], run_sync):
+        self._config = config
+        self._cc = call_center
+        self._dispatcher = dispatcher
+        self._registry = registry
+        self._start_task = start_task
+        self._run_sync = run_sync
+        self._telephony = telephony  # a LiveTelephony shared by every call
+        self._startup_time: Optional[str] = None
+        self._resynced = False
+
+    # --- events -----------------------------------------------------------------
+    def on_event(self, event: AriEvent) -> None:
+        if event.type == "StasisStart":
+            kind = event.args[0] if event.args else ""
+            if kind == "ars":
+                self._new_ars_call(event)
+                return
+            if kind == "agent" and self._registry.route(event):
+                return
+            if not self._registry.route(event):
+                log.warning("channel %s entered the application with unknown args %r; hanging up",
+                            event.channel_id, event.args)
+                self._start_task(self._hangup, event.channel_id)
+            return
+        self._registry.route(event)
+
+    def _new_ars_call(self, event: AriEvent) -> None:
+        if event.channel_id in self._registry:
+            return
+        line = event.args[1] if len(event.args) > 1 else ""
+        lang = event.args[2] if len(event.args) > 2 else self._config["ivr"]["default_language"]
+        if lang not in SUPPORTED_LANGUAGES:
+            lang = self._config["ivr"]["default_language"]
+        self._start_session(event.channel_id, event.caller_number, event.caller_name, line, lang, Greeting())
+
+    def _start_session(self, channel_id: str, number: str, name: str, line: str, lang: str,
+                       initial: State) -> CallSession:
+        session: CallSession
+
+        def register_leg(leg_id: str) -> None:
+            self._registry.add_leg(leg_id, channel_id)
+
+        ctx = CallContext(
+            channel_id=channel_id, caller_number=number, caller_name=name, line=line, language=lang,
+            ivr_config=self._config["ivr"], acd_config=self._config["acd"], telephony=self._telephony,
+            call_center=self._cc, dispatcher=self._dispatcher, run_sync=self._run_sync,
+            start_timer=lambda n, s: session.start_timer(n, s),
+            cancel_timer=lambda n: session.cancel_timer(n),
+            register_leg=register_leg, log=log)
+        session = CallSession(ctx, initial, self._registry.finished)
+        self._registry.add(session)
+        self._start_task(session.run)
+        return session
+
+    async def _hangup(self, channel_id: Optional[str]) -> None:
+        if channel_id:
+            try:
+                await self._telephony.hangup(channel_id)
+            except Exception as exc:
+                log.warning("could not hang up %s: %s", channel_id, exc)
+
+    # --- connection life ----------------------------------------------------------
+    async def on_connected(self, telephony: Telephony) -> None:
+        """Called on every (re)connection, before events are processed.
+
+        Calls we were running whose channels are gone are ended (``pbx_lost`` if
+        Asterisk restarted meanwhile); calls the database still has open from a
+        previous run are resumed when they were waiting in the queue and their
+        channel is still in the application, otherwise hung up and closed."""
+        startup = await telephony.startup_time()
+        restarted = self._startup_time is not None and startup != self._startup_time
+        self._startup_time = startup
+        live = await telephony.list_channel_ids()
+        in_app = await telephony.app_channel_ids()
+        reason_gone = "pbx_lost" if restarted else "hangup"
+        for cid in self._registry.channel_ids():
+            session = self._registry.get(cid)
+            if session is None:
+                continue
+            if cid not in live:
+                log.warning("call %s vanished while ARI was disconnected (%s)", cid, reason_gone)
+                session.post(ServiceEvent("pbx_lost", channel_id=cid) if restarted
+                             else AriEvent("StasisEnd", channel_id=cid))
+            elif session.ctx.agent_channel_id and session.ctx.agent_channel_id not in live:
+                session.post(AriEvent("ChannelDestroyed", channel_id=session.ctx.agent_channel_id))
+        open_calls = await self._run_sync(self._cc.open_calls)
+        for cid, outcome in open_calls.items():
+            if cid in self._registry:
+                continue
+            if cid in in_app and outcome == "queued":
+                info = await self._run_sync(self._cc.call_info, cid)
+                log.info("resuming queued call %s after restart", cid)
+                self._start_session(cid, info.caller_number, info.caller_name, "",
+                                    self._config["ivr"]["default_language"],
+                                    Queued(enqueued_at=info.queued_at))
+            else:
+                if cid in live:
+                    await self._hangup(cid)
+                await self._run_sync(self._cc.call_ended, cid, "pbx_lost" if cid not in live else "error")
+        for cid in in_app - set(self._registry.channel_ids()) - set(open_calls):
+            if not self._registry.is_leg(cid):
+                log.warning("hanging up channel %s left in the application by an earlier run", cid)
+                await self._hangup(cid)
+        self._dispatcher.kick()
+        self._resynced = True
+
+    def on_disconnected(self) -> None:
+        log.warning("ARI disconnected; %d calls kept and resynchronised on reconnection",
+                    len(self._registry))
