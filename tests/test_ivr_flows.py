@@ -1,0 +1,253 @@
+"""The ARS flow and ACD on a fake telephony port (no Asterisk), real services."""
+from __future__ import annotations
+
+import anyio
+import pytest
+from sqlalchemy import select
+
+from cti import events
+from db.models import CallRecord, Ticket, TicketEvent, User
+from ivr.app import run_sync
+from ivr.ari_events import AriEvent
+from ivr.calls import CallRegistry
+from ivr.dispatcher import QueueDispatcher
+from ivr.stasis import StasisHandlers
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+class FakeTelephony:
+    def __init__(self):
+        self.ops: list[tuple] = []
+        self.fail_on: set[str] = set()
+        self.live: set[str] = set()
+
+    def _op(self, name, *args):
+        self.ops.append((name, *args))
+        if name in self.fail_on:
+            raise RuntimeError(f"{name} exploded")
+
+    async def answer(self, cid): self._op("answer", cid)
+    async def play(self, cid, media, playback_id, lang=""): self._op("play", cid, media, playback_id)
+    async def stop_playback(self, pid): self._op("stop_playback", pid)
+    async def hangup(self, cid, reason="normal"): self._op("hangup", cid)
+    async def start_moh(self, cid): self._op("start_moh", cid)
+    async def stop_moh(self, cid): self._op("stop_moh", cid)
+    async def ring(self, cid): self._op("ring", cid)
+    async def originate(self, cid, endpoint, app_args, caller_id, timeout):
+        self._op("originate", cid, endpoint, app_args, caller_id)
+    async def bridge(self, bid, cids): self._op("bridge", bid, tuple(cids))
+    async def destroy_bridge(self, bid): self._op("destroy_bridge", bid)
+    async def list_channel_ids(self): return set(self.live)
+    async def app_channel_ids(self): return set(self.live)
+    async def startup_time(self): return "t0"
+
+    def named(self, name):
+        return [op for op in self.ops if op[0] == name]
+
+    def last_playback(self):
+        return self.named("play")[-1]
+
+
+class Harness:
+    def __init__(self, config, call_center, tg):
+        self.tel = FakeTelephony()
+        self.registry = CallRegistry()
+        self.cc = call_center
+
+        def post(cid, ev):
+            s = self.registry.get(cid)
+            if s:
+                s.post(ev)
+        self.dispatcher = QueueDispatcher("helpdesk", call_center, post, run_sync, tick_seconds=0.05)
+        self.handlers = StasisHandlers(config, call_center, self.dispatcher, self.registry, self.tel,
+                                       tg.start_soon, run_sync)
+        tg.start_soon(self.dispatcher.run)
+
+    def send(self, type_, cid, **kw):
+        self.handlers.on_event(AriEvent(type_, channel_id=cid, **kw))
+
+    async def until(self, predicate, timeout=3.0):
+        with anyio.fail_after(timeout):
+            while not predicate():
+                await anyio.sleep(0.01)
+
+    async def finish_prompt(self, cid, name):
+        await self.until(lambda: self.tel.named("play") and self.tel.last_playback()[2].endswith("/" + name))
+        self.send("PlaybackFinished", cid, playback_id=self.tel.last_playback()[3])
+
+    async def dial_in(self, cid="c1", name="Caller", number="0105550000", line="1600", lang="ko"):
+        self.send("StasisStart", cid, args=("ars", line, lang), caller_name=name, caller_number=number)
+        await self.finish_prompt(cid, "greeting")
+        await self.until(lambda: self.tel.last_playback()[2].endswith("/enter_pin"))
+
+    def keys(self, cid, digits):
+        for d in digits:
+            self.send("ChannelDtmfReceived", cid, digit=d)
+
+
+@pytest.fixture
+def fast_config(config):
+    config["ivr"].update(pin_first_digit_timeout=0.3, pin_inter_digit_timeout=0.3)
+    config["acd"]["ring_timeout"] = 0.3
+    return config
+
+
+def rows(db, model, **where):
+    factory, _ = db
+    with factory() as s:
+        q = select(model)
+        for k, v in where.items():
+            q = q.where(getattr(model, k) == v)
+        return list(s.scalars(q))
+
+
+async def test_valid_pin_reaches_agent_and_call_is_answered(fast_config, call_center, db, bus):
+    fast_config["acd"]["ring_timeout"] = 5
+    pops = []
+    bus.subscribe(events.SCREENPOP, lambda _t, p: pops.append(p))
+    call_center.set_agent_state(1, "ready")
+    async with anyio.create_task_group() as tg:
+        h = Harness(fast_config, call_center, tg)
+        await h.dial_in(name='<img src=x onerror=alert(1)>')
+        h.keys("c1", "100100#")
+        await h.until(lambda: h.tel.named("originate"))
+        assert pops and pops[0]["agent_id"] == 1, "pop must be sent before the phone rings"
+        (_, leg, endpoint, args, caller_id) = h.tel.named("originate")[0]
+        assert endpoint == "PJSIP/1001" and args == "agent,c1"
+        assert "<img src=x onerror=alert(1)>" in caller_id
+        h.send("StasisStart", leg, args=("agent", "c1"))
+        await h.until(lambda: h.tel.named("bridge"))
+        await h.until(lambda: rows(db, User, id=1)[0].state == "talking")
+        h.send("StasisEnd", "c1")
+        await h.until(lambda: len(h.registry) == 0)
+        tg.cancel_scope.cancel()
+    assert ("hangup", leg) in h.tel.ops
+    (call,) = rows(db, CallRecord)
+    assert call.outcome == "answered"
+    (ticket,) = rows(db, Ticket)
+    assert ticket.customer_id is not None and ticket.status == "in_progress"
+    assert rows(db, User, id=1)[0].state == "ready"
+
+
+async def test_three_wrong_pins_still_open_a_ticket_and_queue(fast_config, call_center, db):
+    async with anyio.create_task_group() as tg:
+        h = Harness(fast_config, call_center, tg)
+        await h.dial_in()
+        for attempt in range(3):
+            h.keys("c1", "999#")
+            if attempt < 2:
+                await h.finish_prompt("c1", "invalid_pin")
+                await h.until(lambda: h.tel.last_playback()[2].endswith("/enter_pin"))
+        await h.until(lambda: h.tel.last_playback()[2].endswith("/pin_failed"))
+        (ticket,) = rows(db, Ticket)
+        assert ticket.customer_id is None and ticket.status == "queued"
+        assert "c1" in h.dispatcher.queue
+        h.send("StasisEnd", "c1")
+        await h.until(lambda: len(h.registry) == 0)
+        tg.cancel_scope.cancel()
+    (call,) = rows(db, CallRecord)
+    assert call.outcome == "abandoned" and call.wait_seconds is not None
+
+
+async def test_silence_times_out_to_an_agent(fast_config, call_center, db):
+    async with anyio.create_task_group() as tg:
+        h = Harness(fast_config, call_center, tg)
+        await h.dial_in()
+        await h.until(lambda: rows(db, Ticket), timeout=5)
+        tg.cancel_scope.cancel()
+    (ticket,) = rows(db, Ticket)
+    assert ticket.customer_id is None
+
+
+async def test_star_switches_language(fast_config, call_center):
+    async with anyio.create_task_group() as tg:
+        h = Harness(fast_config, call_center, tg)
+        await h.dial_in()
+        h.keys("c1", "*")
+        await h.until(lambda: h.tel.last_playback()[2] == "sound:happycall/en/enter_pin")
+        tg.cancel_scope.cancel()
+
+
+async def test_unanswered_agent_goes_not_ready_and_next_agent_gets_the_call(fast_config, call_center, db):
+    call_center.set_agent_state(1, "ready")
+    call_center.set_agent_state(2, "ready")
+    async with anyio.create_task_group() as tg:
+        h = Harness(fast_config, call_center, tg)
+        await h.dial_in()
+        h.keys("c1", "100200#")
+        await h.until(lambda: len(h.tel.named("originate")) == 2, timeout=5)
+        first, second = h.tel.named("originate")
+        assert first[2] == "PJSIP/1001" and second[2] == "PJSIP/1002"
+        assert ("hangup", first[1]) in h.tel.ops
+        assert rows(db, User, id=1)[0].state == "not_ready"
+        h.send("StasisStart", second[1], args=("agent", "c1"))
+        await h.until(lambda: rows(db, User, id=2)[0].state == "talking")
+        tg.cancel_scope.cancel()
+    kinds = [e.kind for e in rows(db, TicketEvent)]
+    assert kinds.count("offered") == 2 and kinds.index("answered") > kinds.index("no_answer")
+
+
+async def test_handler_exception_hangs_up_and_records(fast_config, call_center, db):
+    async with anyio.create_task_group() as tg:
+        h = Harness(fast_config, call_center, tg)
+        h.tel.fail_on.add("start_moh")  # harmless: logged, call goes on
+        h.tel.fail_on.add("bridge")
+        call_center.set_agent_state(1, "ready")
+        await h.dial_in()
+        h.keys("c1", "100100#")
+        await h.until(lambda: h.tel.named("originate"))
+        leg = h.tel.named("originate")[0][1]
+        h.send("StasisStart", leg, args=("agent", "c1"))
+        await h.until(lambda: len(h.registry) == 0)
+        tg.cancel_scope.cancel()
+    assert ("hangup", "c1") in h.tel.ops and ("hangup", leg) in h.tel.ops
+    (call,) = rows(db, CallRecord)
+    assert call.ended_at is not None and call.end_reason == "error"
+    assert rows(db, User, id=1)[0].state == "ready"
+
+
+async def test_resync_ends_calls_whose_channels_vanished(fast_config, call_center, db):
+    async with anyio.create_task_group() as tg:
+        h = Harness(fast_config, call_center, tg)
+        await h.dial_in()
+        h.keys("c1", "100100#")
+        await h.until(lambda: "c1" in h.dispatcher.queue)
+        h.tel.live = set()
+        h.handlers._startup_time = "t-before-restart"
+        await h.handlers.on_connected(h.tel)
+        await h.until(lambda: len(h.registry) == 0)
+        tg.cancel_scope.cancel()
+    (call,) = rows(db, CallRecord)
+    assert call.outcome == "lost" and call.end_reason == "pbx_lost"
+    (ticket,) = rows(db, Ticket)
+    assert ticket.status == "abandoned"
+
+
+async def test_resync_resumes_a_queued_call_left_by_an_earlier_run(fast_config, call_center, db):
+    call_center.call_started("old", "010", "Old caller", "1600", "ko")
+    call_center.open_ticket("old", None, "", "ko")
+    call_center.enqueue("old", "helpdesk")
+    call_center.call_started("gone", "011", "Gone caller", "1600", "ko")
+    async with anyio.create_task_group() as tg:
+        h = Harness(fast_config, call_center, tg)
+        h.tel.live = {"old", "stray"}
+        await h.handlers.on_connected(h.tel)
+        await h.until(lambda: "old" in h.dispatcher.queue)
+        assert ("hangup", "stray") in h.tel.ops
+        tg.cancel_scope.cancel()
+    gone = rows(db, CallRecord, channel_id="gone")[0]
+    assert gone.ended_at is not None and gone.outcome == "lost"
+
+
+async def test_unknown_stasis_channel_is_hung_up(fast_config, call_center):
+    async with anyio.create_task_group() as tg:
+        h = Harness(fast_config, call_center, tg)
+        h.send("StasisStart", "weird", args=("nonsense",))
+        await h.until(lambda: ("hangup", "weird") in h.tel.ops)
+        tg.cancel_scope.cancel()
