@@ -1,0 +1,28 @@
+# The two set-up commands are `make run` and `make test`; both install what is
+# missing first (scripts/bootstrap.sh is idempotent).
+PY := .venv/bin/python
+
+.PHONY: run test unit e2e demo-call bench bootstrap
+
+bootstrap:
+	bash scripts/bootstrap.sh
+
+run: bootstrap
+	$(PY) -m ivr.server $(ARGS)
+
+test: bootstrap
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Quick loop while developing: everything but the end-to-end and browser tests.
+unit: bootstrap
+	$(PY) -m pytest -m "not e2e and not browser" $(PYTEST_ARGS)
+
+e2e: bootstrap
+	$(PY) -m pytest -m "e2e or browser" $(PYTEST_ARGS)
+
+# Against a running `make run`: a SIPp caller dials the Korean ARS line and keys PIN 100100#.
+demo-call:
+	$(PY) -m ivr.democall $(ARGS)
+
+bench: bootstrap
+	$(PY) bench/screenpop.py $(ARGS)

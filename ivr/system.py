@@ -1,0 +1,140 @@
+"""The whole system in one process: database, Asterisk (managed or external),
+the ARI application and the agent desktop.  Built from the merged config; used
+by the run command and by the end-to-end tests."""
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+from typing import Callable, Optional
+
+from cti.events import EventBus
+from cti.services import CallCenter
+from db.migrate import upgrade
+from db.seed import STAFF, seed
+from db.session import make_engine, make_session_factory
+
+log = logging.getLogger(__name__)
+
+
+def agent_phone_accounts(data_dir: Path) -> list[dict[str, str]]:
+    """SIP accounts a softphone uses to register as an agent's phone (extension
+    and password), generated once and kept in the data folder."""
+    path = data_dir / "phone-passwords.txt"
+    known: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            ext, _, password = line.partition(" ")
+            if ext and password:
+                known[ext] = password
+    changed = False
+    for _user, _name, _role, ext, _member in STAFF:
+        if ext and ext not in known:
+            known[ext] = secrets.token_urlsafe(12)
+            changed = True
+    if changed:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(f"{e} {p}\n" for e, p in sorted(known.items())))
+        path.chmod(0o600)
+    return [{"extension": e, "password": p} for e, p in sorted(known.items())]
+
+
+class System:
+    def __init__(self, config: dict, phones: Optional[dict[str, str]] = None,
+                 echo: Callable[[str], None] = print, instance_name: str = "happycall"):
+        self.config = config
+        self._phones = phones
+        self._echo = echo
+        self._instance_name = instance_name
+        self.engine = None
+        self.sessions = None
+        self.bus = EventBus()
+        self.call_center: Optional[CallCenter] = None
+        self.asterisk = None
+        self.ari_app = None
+        self.web_app = None
+        self.web = None
+        self.demo_passwords: dict[str, str] = {}
+
+    # --- parts ------------------------------------------------------------------
+    def start_database(self) -> None:
+        self.engine = make_engine(self.config["database"])
+        upgrade(self.engine)
+        self.sessions = make_session_factory(self.engine)
+        self.demo_passwords = seed(self.sessions, self.config["data"]["dir"], phones=self._phones,
+                                   echo=self._echo)
+        self.call_center = CallCenter(self.sessions, self.bus)
+
+    def start_asterisk(self) -> tuple[str, str, str]:
+        cfg = self.config["asterisk"]
+        if cfg["mode"] == "external":
+            self._echo(f"using the existing Asterisk at {cfg['ari_url']}")
+            return cfg["ari_url"], cfg["ari_user"], cfg["ari_password"]
+        from ivr import prompts
+        from ivr.pbx.instance import ManagedAsterisk
+        from ivr.pbx.provision import ensure_root
+
+        ensure_root(Path(cfg["root"]), log=self._echo)
+        prompts.generate(Path(self.config["ivr"]["prompts_dir"]))
+        accounts = agent_phone_accounts(Path(self.config["data"]["dir"]))
+        self.asterisk = ManagedAsterisk(cfg, instance_dir_name=self._instance_name,
+                                        prompts_dir=self.config["ivr"]["prompts_dir"], agent_phones=accounts)
+        self.asterisk.start()
+        self._echo(f"Asterisk started: SIP on 127.0.0.1:{self.asterisk.sip_port}, "
+                   f"ARI on {self.asterisk.ari_url}")
+        return self.asterisk.ari_url, self.asterisk.ari_user, self.asterisk.ari_password
+
+    def start_web(self) -> str:
+        from agent_desktop import create_app
+        from agent_desktop.server import WebServer
+
+        web = self.config["web"]
+        self.web_app = create_app(self.config, self.call_center, self.sessions, self.bus)
+        self.web = WebServer(self.web_app, web["host"], int(web["port"]))
+        self.web.start()
+        return self.web.url
+
+    def start_ari(self, url: str, user: str, password: str) -> None:
+        from ivr.app import load
+
+        self.ari_app = load(self.config, self.call_center, self.bus, url, user, password)
+        self.ari_app.start()
+
+    # --- whole ------------------------------------------------------------------
+    def start(self, wait_for_ari: float = 30.0) -> "System":
+        try:
+            self.start_database()
+            url, user, password = self.start_asterisk()
+            self.start_web()
+            self.start_ari(url, user, password)
+            if wait_for_ari and not self.ari_app.wait_connected(wait_for_ari):
+                self._echo(f"Asterisk ARI at {url} is not reachable yet; still trying in the background")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop in reverse order; every part is stopped even if another fails."""
+        for name, action in (("ARI application", lambda: self.ari_app and self.ari_app.stop()),
+                             ("web server", self._stop_web),
+                             ("Asterisk", lambda: self.asterisk and self.asterisk.stop()),
+                             ("database", lambda: self.engine and self.engine.dispose())):
+            try:
+                action()
+            except Exception:
+                log.exception("stopping the %s failed", name)
+        self.ari_app = self.web = self.asterisk = None
+
+    def _stop_web(self) -> None:
+        if self.web is not None:
+            from agent_desktop import close_app
+
+            self.web.stop()
+            close_app(self.web_app)
+
+    def __enter__(self) -> "System":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
