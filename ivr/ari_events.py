@@ -5,6 +5,7 @@ neutral record instead, so no flow depends on the client library.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -19,6 +20,15 @@ SUBSCRIBED_EVENTS = frozenset({
     "ChannelStateChange",    # ringing / up
     "ChannelHangupRequest",  # hang-up requested (we still wait for StasisEnd)
 })
+
+
+_QUOTED_PAIR = re.compile(r"\\(.)")
+
+
+def sip_display_name(text: str) -> str:
+    """PJSIP hands over the display name with the quoted-pairs of the SIP
+    quoted-string still escaped (``\\"`` for ``"``); the caller meant the plain text."""
+    return _QUOTED_PAIR.sub(r"\1", text)
 
 
 @dataclass(frozen=True)
@@ -52,7 +62,7 @@ class AriEvent:
             playback_id=playback.get("id"),
             cause=int(cause) if isinstance(cause, int) else None,
             state=channel.get("state"),
-            caller_name=str(caller.get("name") or ""),
+            caller_name=sip_display_name(str(caller.get("name") or "")),
             caller_number=str(caller.get("number") or ""),
             raw=msg,
         )

@@ -94,8 +94,14 @@ class CallSession:
         if isinstance(event, ServiceEvent) and event.type == "pbx_lost":
             self.end_reason = "pbx_lost"
             return True
-        return isinstance(event, AriEvent) and event.type in CALLER_GONE \
+        if isinstance(event, AriEvent) and event.type == "ChannelHangupRequest" \
+                and event.channel_id == self.ctx.channel_id and event.raw.get("soft"):
+            # Asterisk itself is hanging the caller up (shutting down): the caller did
+            # not give up, the call was lost with the PBX.
+            self.end_reason = "pbx_lost"
+        gone = isinstance(event, AriEvent) and event.type in CALLER_GONE \
             and event.channel_id == self.ctx.channel_id
+        return gone
 
     async def _cleanup(self) -> None:
         """Leave nothing behind: agent leg, bridge, ACD entry; store the outcome."""
