@@ -1,0 +1,161 @@
+"""The IVR's voice prompts, in Korean and English.
+
+``generate(prompts_dir)`` speaks every prompt with espeak-ng and converts it with
+sox to what Asterisk plays without transcoding work: 8 kHz, mono, 16-bit signed
+PCM WAV, at ``<prompts_dir>/generated/<lang>/<name>.wav``.
+
+Real recordings go to ``<prompts_dir>/<lang>/<name>.wav``; the managed Asterisk
+copies the generated files first and the recordings over them, so a recording
+replaces the synthetic prompt of the same name.  The ARI application plays them
+as ``sound:happycall/<lang>/<name>``.
+
+``python -m ivr.prompts --dir DIR [--force]`` generates the files.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+LANGUAGES = ("ko", "en")
+ESPEAK_VOICES = {"ko": "ko", "en": "en-us"}
+SOUND_PREFIX = "happycall"
+
+PROMPTS: dict[str, dict[str, str]] = {
+    "greeting": {
+        "ko": "안녕하십니까. 해피콜 헬프데스크입니다.",
+        "en": "Welcome to the HappyCall help desk.",
+    },
+    "enter_pin": {
+        "ko": "사번을 입력하신 후 우물 정자를 눌러 주십시오. 영어 안내를 원하시면 별표를 눌러 주십시오.",
+        "en": "Please enter your employee number followed by the hash key. For Korean, press star.",
+    },
+    "invalid_pin": {
+        "ko": "입력하신 번호를 확인할 수 없습니다. 다시 입력해 주십시오.",
+        "en": "That number was not recognised. Please try again.",
+    },
+    "pin_failed": {
+        "ko": "본인 확인을 하지 못했습니다. 상담원에게 연결해 드리겠습니다.",
+        "en": "We could not identify you. Connecting you to an agent.",
+    },
+    "please_hold": {
+        "ko": "잠시만 기다려 주십시오. 곧 상담원이 연결됩니다.",
+        "en": "Please hold, an agent will be with you shortly.",
+    },
+    "connecting": {
+        "ko": "지금 상담원에게 연결해 드리겠습니다.",
+        "en": "Connecting you to an agent now.",
+    },
+    "goodbye": {
+        "ko": "전화해 주셔서 감사합니다. 안녕히 계십시오.",
+        "en": "Thank you for calling. Goodbye.",
+    },
+    "technical_problem": {
+        "ko": "죄송합니다. 기술적인 문제가 발생했습니다. 잠시 후 다시 전화해 주십시오.",
+        "en": "We are sorry, a technical problem occurred. Please call again.",
+    },
+}
+
+
+class PromptError(RuntimeError):
+    """The prompts cannot be generated (missing tool, failed conversion)."""
+
+
+def sound_name(name: str, lang: str) -> str:
+    """The Asterisk sound name of a prompt, e.g. ``happycall/ko/greeting`` (play ``sound:`` + this)."""
+    if name not in PROMPTS:
+        raise KeyError(f"unknown prompt {name!r}")
+    return f"{SOUND_PREFIX}/{lang}/{name}"
+
+
+def prompt_path(prompts_dir: Path, name: str, lang: str) -> Path:
+    return Path(prompts_dir) / "generated" / lang / f"{name}.wav"
+
+
+def _tools() -> tuple[str, str]:
+    espeak = shutil.which("espeak-ng")
+    sox = shutil.which("sox")
+    missing = [n for n, p in (("espeak-ng", espeak), ("sox", sox)) if not p]
+    if missing:
+        raise PromptError(f"{' and '.join(missing)} not installed: run `apt-get install -y espeak-ng sox` "
+                          "(scripts/bootstrap.sh does it)")
+    return espeak, sox  # type: ignore[return-value]
+
+
+def _run(cmd: list[str], what: str) -> None:
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise PromptError(f"{what}: timed out") from None
+    if proc.returncode != 0:
+        raise PromptError(f"{what} failed (exit {proc.returncode}): "
+                          f"{proc.stderr.decode(errors='replace').strip()[-500:]}")
+
+
+def synthesize(text: str, lang: str, target: Path) -> None:
+    """Speak ``text`` into ``target`` (8 kHz mono 16-bit signed PCM WAV), atomically."""
+    espeak, sox = _tools()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="happycall-tts-") as tmp:
+        raw = Path(tmp) / "tts.wav"
+        out = Path(tmp) / "out.wav"
+        _run([espeak, "-v", ESPEAK_VOICES.get(lang, lang), "-s", "150", "-w", str(raw), "--", text],
+             f"espeak-ng ({lang})")
+        # pad 0.2 s of silence at both ends, normalize to -3 dBFS, resample to 8 kHz
+        _run([sox, str(raw), "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", str(out),
+              "gain", "-n", "-3", "pad", "0.2", "0.2"], f"sox ({target.name})")
+        tmp_target = target.with_name(f".{target.name}.tmp")
+        shutil.copyfile(out, tmp_target)
+        os.replace(tmp_target, target)
+
+
+def generate(prompts_dir: Path, force: bool = False, languages: tuple[str, ...] = LANGUAGES) -> list[Path]:
+    """Generate every prompt in every language; return the files written.
+
+    Existing files are skipped unless ``force``.
+    """
+    prompts_dir = Path(prompts_dir)
+    written: list[Path] = []
+    todo = [(name, lang) for name in PROMPTS for lang in languages
+            if force or not prompt_path(prompts_dir, name, lang).is_file()]
+    if not todo:
+        return written
+    _tools()
+    for name, lang in todo:
+        target = prompt_path(prompts_dir, name, lang)
+        synthesize(PROMPTS[name][lang], lang, target)
+        written.append(target)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ivr.prompts", description="Generate the IVR prompts.")
+    parser.add_argument("--dir", default=None,
+                        help="prompts folder (default: ivr.prompts_dir of the configuration)")
+    parser.add_argument("--force", action="store_true", help="regenerate existing files")
+    args = parser.parse_args(argv)
+    directory = args.dir
+    if directory is None:
+        try:
+            from cti.config import load
+            directory = load()["ivr"]["prompts_dir"]
+        except Exception as exc:  # noqa: BLE001 - report any configuration problem plainly
+            print(f"error: cannot read the configuration: {exc}", file=sys.stderr)
+            return 2
+    try:
+        written = generate(Path(directory), force=args.force)
+    except PromptError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    total = len(PROMPTS) * len(LANGUAGES)
+    print(f"prompts: {len(written)} generated, {total - len(written)} already present "
+          f"in {directory}/generated")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
