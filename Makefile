@@ -2,7 +2,7 @@
 # missing first (scripts/bootstrap.sh is idempotent).
 PY := .venv/bin/python
 
-.PHONY: run test unit e2e demo-call bench bootstrap
+.PHONY: run test unit e2e demo-call demo-phone bench bootstrap
 
 bootstrap:
 	bash scripts/bootstrap.sh
@@ -22,7 +22,11 @@ e2e: bootstrap
 
 # Against a running `make run`: a SIPp caller dials the Korean ARS line and keys PIN 100100#.
 demo-call:
-	$(PY) -m ivr.democall $(ARGS)
+	$(PY) -m ivr.demo call $(ARGS)
+
+# A SIPp phone that registers as agent extension EXT (default 1001) and answers calls.
+demo-phone:
+	$(PY) -m ivr.demo phone --ext $(or $(EXT),1001) $(ARGS)
 
 bench: bootstrap
 	$(PY) bench/screenpop.py $(ARGS)

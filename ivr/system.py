@@ -61,8 +61,9 @@ class System:
         self.engine = make_engine(self.config["database"])
         upgrade(self.engine)
         self.sessions = make_session_factory(self.engine)
+        # The run command prints the new passwords in its banner.
         self.demo_passwords = seed(self.sessions, self.config["data"]["dir"], phones=self._phones,
-                                   echo=self._echo)
+                                   echo=lambda *_: None)
         self.call_center = CallCenter(self.sessions, self.bus)
 
     def start_asterisk(self) -> tuple[str, str, str]:

@@ -10,7 +10,7 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${HAPPYCALL_VENV:-$REPO/.venv}"
-PACKAGES=(mmdebstrap sip-tester chromium espeak-ng sox python3-venv)
+PACKAGES=(mmdebstrap sip-tester chromium fonts-liberation fonts-nanum espeak-ng sox python3-venv)
 STEP=""
 
 step() { STEP="$1"; echo "bootstrap: $1"; }

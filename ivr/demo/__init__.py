@@ -1,0 +1,1 @@
+"""Demo tools: SIPp callers and phones for trying the system by hand."""
