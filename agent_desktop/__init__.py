@@ -1,0 +1,89 @@
+"""Agent desktop: Flask + Flask-SocketIO web app for agents and supervisors.
+
+``create_app(config, call_center, session_factory, bus)`` builds one independent
+application: its extensions (Flask-Login, CSRFProtect, Flask-Babel, SocketIO) and
+its bus subscription are created inside the factory, so several apps can live in
+one process (tests).  All contact-center logic lives in ``cti.services.CallCenter``;
+this package is only the HTTP / Socket.IO layer.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask_babel import Babel
+from flask_login import LoginManager
+from flask_socketio import SocketIO
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy.orm import sessionmaker
+
+from agent_desktop import (auth, desktop, errors, filters, i18n, security, sockets, supervisor, tickets,
+                           users)
+from agent_desktop.context import EXTENSION_KEY, DesktopContext
+from agent_desktop.notifier import DesktopNotifier
+from cti.events import EventBus
+from cti.services import CallCenter
+
+__all__ = ["create_app", "close_app", "DesktopNotifier"]
+
+MAX_REQUEST_BYTES = 1024 * 1024
+
+
+def create_app(config: dict[str, Any], call_center: CallCenter, session_factory: sessionmaker,
+               bus: EventBus) -> Flask:
+    """Build the desktop app from the merged configuration (``cti.config.load()``)."""
+    web = config["web"]
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=security.secret_key(web.get("secret_key", ""), config["data"]["dir"]),
+        WTF_CSRF_ENABLED=bool(web.get("wtf_csrf_enabled", True)),
+        # The desktop stays open all shift: the token lives as long as the session.
+        WTF_CSRF_TIME_LIMIT=None,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
+        BABEL_DEFAULT_LOCALE=i18n.DEFAULT_LOCALE,
+        BABEL_TRANSLATION_DIRECTORIES=str(i18n.TRANSLATIONS),
+    )
+
+    i18n.ensure_compiled()
+    login_manager = LoginManager()
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None  # the login page explains itself
+    login_manager.user_loader(users.load_user)
+    login_manager.unauthorized_handler(auth.unauthorized)
+
+    csrf = CSRFProtect()
+    csrf.init_app(app)
+
+    babel = Babel()
+    babel.init_app(app, locale_selector=i18n.select_locale)
+
+    socketio = SocketIO()
+    # Same-origin Socket.IO only (engine.io's default origin check stays on).
+    socketio.init_app(app, async_mode="threading")
+    app.extensions["socketio"] = socketio
+
+    notifier = DesktopNotifier(socketio, bus)
+    app.extensions[EXTENSION_KEY] = DesktopContext(
+        call_center=call_center, sessions=session_factory, bus=bus, socketio=socketio,
+        notifier=notifier)
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(desktop.bp)
+    app.register_blueprint(tickets.bp)
+    app.register_blueprint(supervisor.bp)
+    sockets.register(socketio)
+    errors.register(app)
+    security.register(app)
+    i18n.register(app)
+    filters.register(app)
+    return app
+
+
+def close_app(app: Flask) -> None:
+    """Unsubscribe the app's notifier from the bus (call at shutdown)."""
+    ctx: DesktopContext | None = app.extensions.get(EXTENSION_KEY)
+    if ctx is not None:
+        ctx.notifier.close()

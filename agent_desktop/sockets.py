@@ -1,0 +1,29 @@
+"""Socket.IO handlers: only logged-in users connect; each joins its own room."""
+from __future__ import annotations
+
+import logging
+
+from flask_login import current_user
+from flask_socketio import SocketIO, emit, join_room
+
+from agent_desktop import users
+from agent_desktop.filters import iso_utc
+from agent_desktop.notifier import AGENT_STATE_EVENT, SUPERVISORS_ROOM, agent_room
+
+log = logging.getLogger(__name__)
+
+
+def register(socketio: SocketIO) -> None:
+    @socketio.on("connect")
+    def on_connect(auth=None):
+        if not current_user.is_authenticated:
+            raise ConnectionRefusedError("unauthorized")
+        join_room(agent_room(current_user.id))
+        if current_user.is_supervisor:
+            join_room(SUPERVISORS_ROOM)
+        # The state may have changed between the page load and this connection.
+        me = users.get_user(current_user.id)
+        if me is not None:
+            emit(AGENT_STATE_EVENT, {"agent_id": me.id, "state": me.state, "reason": me.state_reason,
+                                     "since": iso_utc(me.state_since)})
+        return True

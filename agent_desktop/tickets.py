@@ -1,0 +1,64 @@
+"""Ticket screen and resolving a ticket."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from agent_desktop import labels
+from agent_desktop.context import services
+from cti import tickets as ticket_rules
+from cti.services import NotFound
+
+bp = Blueprint("tickets", __name__, url_prefix="/tickets")
+
+
+def _view_or_404(ticket_id: int) -> dict:
+    try:
+        return services().call_center.ticket_view(ticket_id)
+    except NotFound:
+        abort(404)
+
+
+def _render(view: dict, *, request_text: str | None = None, resolution_text: str | None = None,
+            error: str | None = None, status: int = 200):
+    ticket = view["ticket"]
+    return render_template(
+        "tickets/view.html", view=view, ticket=ticket, customer=view["customer"],
+        request_text=ticket["request"] if request_text is None else request_text,
+        resolution_text=ticket["resolution"] if resolution_text is None else resolution_text,
+        error=error, is_open=ticket_rules.is_open(ticket["status"]),
+        max_length=ticket_rules.MAX_RESOLUTION_LENGTH,
+        lang_next=url_for("tickets.view", ticket_id=ticket["id"])), status
+
+
+@bp.get("/<int:ticket_id>")
+@login_required
+def view(ticket_id: int):
+    return _render(_view_or_404(ticket_id))
+
+
+@bp.post("/<int:ticket_id>/resolve")
+@login_required
+def resolve(ticket_id: int):
+    view_data = _view_or_404(ticket_id)
+    request_text = request.form.get("request", "")
+    resolution = request.form.get("resolution", "")
+    try:
+        services().call_center.resolve(ticket_id, current_user.id, resolution, request=request_text)
+    except ticket_rules.InvalidTicketMove:
+        status = labels.label(labels.TICKET_STATUS_LABELS, view_data["ticket"]["status"])
+        return _render(view_data, request_text=request_text, resolution_text=resolution, status=409,
+                       error=_("A ticket in status \"%(status)s\" cannot be resolved.", status=status))
+    except ValueError:
+        if not resolution.strip():
+            error = _("Enter the resolution before closing the ticket.")
+        else:
+            error = _("The resolution is too long (at most %(max)d characters).",
+                      max=ticket_rules.MAX_RESOLUTION_LENGTH)
+        return _render(view_data, request_text=request_text, resolution_text=resolution, status=400,
+                       error=error)
+    except NotFound:
+        abort(404)
+    flash(_("Ticket %(incident)s is resolved.", incident=view_data["ticket"]["incident_id"]))
+    return redirect(url_for("tickets.view", ticket_id=ticket_id), code=303)

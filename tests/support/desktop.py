@@ -1,0 +1,151 @@
+"""Test helpers for the agent desktop: a seeded temp database with the services,
+the app, a background web server on a free loopback port, calls, and Chromium."""
+from __future__ import annotations
+
+import contextlib
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import sessionmaker
+
+from agent_desktop import close_app, create_app
+from agent_desktop.server import WebServer
+from cti.config import load
+from cti.events import EventBus
+from cti.services import CallCenter
+from db.migrate import upgrade
+from db.models import Ticket, User
+from db.seed import seed
+from db.session import make_engine, make_session_factory
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+BROWSER_TIMEOUT_MS = 5000
+
+_channels = itertools.count(1)
+
+
+@dataclass
+class DesktopStack:
+    config: dict
+    engine: Engine
+    sessions: sessionmaker
+    bus: EventBus
+    call_center: CallCenter
+    passwords: dict[str, str]
+    app: Flask
+    data_dir: Path
+
+    @property
+    def socketio(self):
+        return self.app.extensions["socketio"]
+
+    def user_id(self, username: str) -> int:
+        with self.sessions() as s:
+            return s.scalar(select(User.id).where(User.username == username))
+
+    def user_state(self, username: str) -> str:
+        with self.sessions() as s:
+            return s.scalar(select(User.state).where(User.username == username))
+
+    def ticket(self, ticket_id: int) -> Ticket:
+        with self.sessions() as s:
+            ticket = s.get(Ticket, ticket_id)
+            _ = list(ticket.events)  # load the history before the session closes
+            return ticket
+
+    def history(self, ticket_id: int) -> list[str]:
+        return [e.kind for e in self.ticket(ticket_id).events]
+
+    def close(self) -> None:
+        close_app(self.app)
+        self.engine.dispose()
+
+
+def make_stack(data_dir: Path, *, csrf: bool = False, secret_key: str = "test-secret-key",
+               app: bool = True) -> DesktopStack:
+    """Migrated + seeded SQLite in ``data_dir``, services and (optionally) the app."""
+    config = load(environ={}, overrides={
+        "data": {"dir": str(data_dir)},
+        "web": {"secret_key": secret_key, "wtf_csrf_enabled": csrf},
+    })
+    engine = make_engine(config["database"])
+    upgrade(engine)
+    sessions = make_session_factory(engine)
+    passwords = seed(sessions, data_dir, echo=lambda *_: None)
+    bus = EventBus()
+    call_center = CallCenter(sessions, bus)
+    flask_app = create_app(config, call_center, sessions, bus) if app else None
+    return DesktopStack(config, engine, sessions, bus, call_center, passwords, flask_app, Path(data_dir))
+
+
+def place_call(cc: CallCenter, *, caller_name: str = "Caller", number: str = "0255501234",
+               customer_id: Optional[int] = None, pin: str = "", agent_id: Optional[int] = None,
+               answer: bool = False, make_ready: bool = True, queue: str = "helpdesk",
+               channel_id: Optional[str] = None) -> dict[str, Any]:
+    """A call through the services: started -> ticket -> queued [-> offered [-> answered]].
+    Returns {"channel_id", "ticket_id", "pop"}."""
+    channel_id = channel_id or f"test-channel-{next(_channels)}"
+    cc.call_started(channel_id, number, caller_name, "1600", "ko")
+    info = cc.open_ticket(channel_id, customer_id, pin, "ko")
+    cc.enqueue(channel_id, queue)
+    pop = None
+    if agent_id is not None:
+        if make_ready:
+            cc.set_agent_state(agent_id, "ready")
+        pop = cc.offer(channel_id, agent_id)
+        if answer:
+            cc.answered(channel_id, agent_id)
+    return {"channel_id": channel_id, "ticket_id": info.ticket_id, "pop": pop}
+
+
+def login(client, username: str, password: str, **extra):
+    """Log a Flask test client in (CSRF disabled apps)."""
+    return client.post("/login", data={"username": username, "password": password, **extra})
+
+
+@contextlib.contextmanager
+def running_server(app: Flask, host: str = "127.0.0.1") -> Iterator[WebServer]:
+    server = WebServer(app, host, 0)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """A headless Debian Chromium driven by Playwright (never downloads a browser)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
+                                     timeout=30_000)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def new_page(browser, *, locale: str = "en-US"):
+    """A fresh context (own cookies) and page with short, bounded timeouts."""
+    context = browser.new_context(locale=locale, viewport={"width": 1360, "height": 860})
+    context.set_default_timeout(BROWSER_TIMEOUT_MS)
+    context.set_default_navigation_timeout(BROWSER_TIMEOUT_MS)
+    page = context.new_page()
+    return context, page
+
+
+def browser_login(page, base_url: str, username: str, password: str) -> None:
+    page.goto(base_url + "/login")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("#btn-login")
+    page.wait_for_selector("#current-user")
