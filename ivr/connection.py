@@ -15,9 +15,16 @@ import anyio
 import asyncari
 
 from ivr.ari_events import SUBSCRIBED_EVENTS, AriEvent
-from ivr.telephony import AriTelephony
+from ivr.telephony import AriTelephony, reset_client_caches
 
 log = logging.getLogger(__name__)
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The first leaf of (possibly nested) exception groups, for a readable log line."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
 
 
 class AriSupervisor:
@@ -45,8 +52,11 @@ class AriSupervisor:
                 delay = 0.2
                 log.warning("ARI websocket to %s closed; reconnecting", self.url)
             except Exception as exc:  # noqa: BLE001 - any failure means: retry later
-                log.warning("Asterisk ARI not reachable at %s (%s: %s); retrying in %.1f s",
-                            self.url, type(exc).__name__, exc, delay)
+                cause = _root_cause(exc)
+                what = "connection lost" if self.connected.is_set() else "not reachable"
+                log.warning("Asterisk ARI %s at %s (%s: %s); retrying in %.1f s",
+                            what, self.url, type(cause).__name__, cause, delay)
+                log.debug("ARI connection failure", exc_info=exc)
             finally:
                 if self.connected.is_set():
                     self.connected = anyio.Event()
@@ -55,6 +65,7 @@ class AriSupervisor:
             delay = min(delay * 2, self._backoff_max)
 
     async def _session(self) -> None:
+        reset_client_caches()
         async with asyncari.connect(self.url, self.app, self._user, self._password) as client:
             telephony = AriTelephony(client, self.app)
             async with anyio.create_task_group() as tg:

@@ -7,7 +7,9 @@ can tell a hung-up caller from a real failure.
 from __future__ import annotations
 
 import logging
-from typing import Optional, Protocol
+from typing import Any, Optional, Protocol
+
+import httpx
 
 log = logging.getLogger(__name__)
 
@@ -33,90 +35,102 @@ class Telephony(Protocol):
     async def startup_time(self) -> Optional[str]: ...
 
 
-def _is_gone(exc: Exception) -> bool:
-    text = str(exc).lower()
-    cause = exc.__cause__
-    status = getattr(getattr(cause, "response", None), "status_code", None)
-    return status == 404 or "not found" in text or "not in stasis" in text
+def reset_client_caches() -> None:
+    """Forget asyncari's per-class object caches.
+
+    asyncari keeps Channel/Bridge/... objects in class-level caches bound to the
+    client that created them; after a reconnection the same channel id arriving
+    through the new client trips an assertion and kills the event reader.  Each
+    connection therefore starts with empty caches."""
+    from asyncari import model
+
+    for cls in set(model.CLASS_MAP.values()):
+        cls.cache = None
+        cls.active = None
 
 
 class AriTelephony:
-    """Telephony over an asyncari client."""
+    """Telephony over an asyncari client.
+
+    Operations go straight to the swagger operations and read the JSON; none of
+    asyncari's object wrappers (and their caches) are created for them."""
 
     def __init__(self, client, app_name: str):
         self._ari = client
         self._app = app_name
 
-    async def _call(self, op, **kwargs):
+    async def _op(self, resource: str, operation: str, **kwargs) -> Any:
+        op = getattr(self._ari.get_repo(resource).api, operation)
         try:
-            return await op(**kwargs)
-        except Exception as exc:  # asyncari wraps HTTP errors in OperationError
-            if _is_gone(exc):
-                raise ChannelGone(str(exc)) from exc
+            response = await op(**kwargs)
+        except httpx.HTTPStatusError as exc:
+            status = exc.response.status_code
+            if status in (404, 409, 422) and resource in ("channels", "playbacks", "bridges"):
+                # 404: no such channel; 409/422: no longer in the application.
+                raise ChannelGone(f"{resource}.{operation}: HTTP {status}") from exc
             raise
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
 
     async def answer(self, channel_id: str) -> None:
-        await self._call(self._ari.channels.answer, channelId=channel_id)
+        await self._op("channels", "answer", channelId=channel_id)
 
     async def play(self, channel_id: str, media: str, playback_id: str, lang: str = "") -> None:
         kwargs = {"channelId": channel_id, "media": media, "playbackId": playback_id}
         if lang:
             kwargs["lang"] = lang
-        await self._call(self._ari.channels.playWithId, **kwargs)
+        await self._op("channels", "playWithId", **kwargs)
 
     async def stop_playback(self, playback_id: str) -> None:
         try:
-            await self._call(self._ari.playbacks.stop, playbackId=playback_id)
+            await self._op("playbacks", "stop", playbackId=playback_id)
         except ChannelGone:
             pass  # already finished
 
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:
         try:
-            await self._call(self._ari.channels.hangup, channelId=channel_id, reason=reason)
+            await self._op("channels", "hangup", channelId=channel_id, reason=reason)
         except ChannelGone:
             pass
 
     async def start_moh(self, channel_id: str) -> None:
-        await self._call(self._ari.channels.startMoh, channelId=channel_id)
+        await self._op("channels", "startMoh", channelId=channel_id)
 
     async def stop_moh(self, channel_id: str) -> None:
         try:
-            await self._call(self._ari.channels.stopMoh, channelId=channel_id)
+            await self._op("channels", "stopMoh", channelId=channel_id)
         except ChannelGone:
             pass
 
     async def ring(self, channel_id: str) -> None:
-        await self._call(self._ari.channels.ring, channelId=channel_id)
+        await self._op("channels", "ring", channelId=channel_id)
 
     async def originate(self, channel_id: str, endpoint: str, app_args: str, caller_id: str,
                         timeout: int) -> None:
-        await self._ari.channels.originateWithId(
-            channelId=channel_id, endpoint=endpoint, app=self._app, appArgs=app_args,
-            callerId=caller_id, timeout=timeout)
+        await self._op("channels", "originateWithId", channelId=channel_id, endpoint=endpoint,
+                       app=self._app, appArgs=app_args, callerId=caller_id, timeout=timeout)
 
     async def bridge(self, bridge_id: str, channel_ids: list[str]) -> None:
-        await self._ari.bridges.createWithId(bridgeId=bridge_id, type="mixing")
-        await self._call(self._ari.bridges.addChannel, bridgeId=bridge_id, channel=",".join(channel_ids))
+        await self._op("bridges", "createWithId", bridgeId=bridge_id, type="mixing")
+        await self._op("bridges", "addChannel", bridgeId=bridge_id, channel=",".join(channel_ids))
 
     async def destroy_bridge(self, bridge_id: str) -> None:
         try:
-            await self._call(self._ari.bridges.destroy, bridgeId=bridge_id)
+            await self._op("bridges", "destroy", bridgeId=bridge_id)
         except ChannelGone:
             pass
 
     async def list_channel_ids(self) -> set[str]:
-        channels = await self._ari.channels.list()
-        return {c.id for c in channels}
+        return {c["id"] for c in await self._op("channels", "list") or []}
 
     async def app_channel_ids(self) -> set[str]:
-        app = await self._ari.applications.get(applicationName=self._app)
-        data = app if isinstance(app, dict) else getattr(app, "json", {})
-        return {cid for cid in data.get("channel_ids", [])}
+        app = await self._op("applications", "get", applicationName=self._app) or {}
+        return set(app.get("channel_ids", []))
 
     async def startup_time(self) -> Optional[str]:
-        info = await self._ari.asterisk.getInfo()
-        data = info if isinstance(info, dict) else getattr(info, "json", {})
-        return (data.get("status") or {}).get("startup_time")
+        info = await self._op("asterisk", "getInfo") or {}
+        return (info.get("status") or {}).get("startup_time")
 
 
 class LiveTelephony:
