@@ -82,3 +82,32 @@ def test_dropped_websocket_reconnects_and_the_queued_caller_is_served(ari_app, p
         wait_for(lambda: call_row().outcome == "talking", what="the caller reaching agent1")
         assert phone.calls_received() == 1
         caller.stop()
+
+
+def test_asterisk_killed_while_a_call_waits_the_call_is_stored_as_lost(ari_app, pbx, db):
+    """A crash, not a clean stop: Asterisk gets no chance to hang anybody up.  The
+    application notices the new start-up time on reconnection and ends the call."""
+    import os
+    import signal
+
+    factory, _ = db
+    pbx.start()
+    ari_app.start()
+    assert ari_app.wait_connected(20)
+    with SippCaller(pbx.sip_uri("1600"), digits="100200#", display_name="Crash",
+                    caller_number="0709990000", pause_before_digits=0.5, hold_seconds=25) as caller:
+        def call_row():
+            with factory() as s:
+                return s.scalar(select(CallRecord).where(CallRecord.caller_number == "0709990000"))
+        wait_for(lambda: call_row() is not None and call_row().outcome == "queued", what="queued call")
+        before = ari_app.supervisor.connections
+        os.kill(pbx.pid, signal.SIGKILL)
+        pbx.stop()  # reaps the killed process
+        pbx.start()
+        wait_for(lambda: ari_app.supervisor.connections > before and ari_app.supervisor.connected.is_set(),
+                 timeout=30, what="reconnection")
+        wait_for(lambda: call_row().ended_at is not None, what="the call's end stored")
+        caller.stop()
+    row = call_row()
+    assert (row.outcome, row.end_reason) == ("lost", "pbx_lost")
+    assert ari_app.call_count() == 0
