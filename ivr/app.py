@@ -28,11 +28,12 @@ async def run_sync(fn, *args, **kwargs):
 
 class AriApplication:
     def __init__(self, config: dict, call_center: Any, bus: events.EventBus,
-                 ari_url: str, ari_user: str, ari_password: str):
+                 ari_url: str, ari_user: str, ari_password: str, speech: Any = None):
         self._config = config
         self._cc = call_center
         self._bus = bus
         self._ari = (ari_url, ari_user, ari_password)
+        self._speech = speech
         self._portal_cm = None
         self._portal: Optional[anyio.from_thread.BlockingPortal] = None
         self._main_future = None
@@ -91,7 +92,7 @@ class AriApplication:
 
             self.dispatcher = QueueDispatcher(cfg["acd"]["queue"], self._cc, post, run_sync)
             handlers = StasisHandlers(cfg, self._cc, self.dispatcher, self.registry, live,
-                                      tg.start_soon, run_sync)
+                                      tg.start_soon, run_sync, speech=self._speech)
 
             async def connected(telephony) -> None:
                 live.attach(telephony)
@@ -143,5 +144,5 @@ class AriApplication:
 
 
 def load(config: dict, call_center: Any, bus: events.EventBus, ari_url: str, ari_user: str,
-         ari_password: str) -> AriApplication:
-    return AriApplication(config, call_center, bus, ari_url, ari_user, ari_password)
+         ari_password: str, speech: Any = None) -> AriApplication:
+    return AriApplication(config, call_center, bus, ari_url, ari_user, ari_password, speech)

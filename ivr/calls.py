@@ -51,6 +51,11 @@ class CallSession:
     def cancel_timer(self, name: str) -> None:
         self._timer_tokens[name] = self._timer_tokens.get(name, 0) + 1
 
+    def spawn(self, fn, *args) -> None:
+        """Run a task that belongs to this call; it is cancelled when the call ends."""
+        if self._tg is not None:
+            self._tg.start_soon(fn, *args)
+
     async def _fire(self, name: str, token: int, seconds: float) -> None:
         await anyio.sleep(seconds)
         if self._timer_tokens.get(name) == token:
@@ -110,6 +115,8 @@ class CallSession:
         tel = ctx.telephony
         for action in (
             lambda: tel.hangup(ctx.agent_channel_id) if ctx.agent_channel_id else None,
+            lambda: tel.hangup(ctx.media_channel_id) if ctx.media_channel_id else None,
+            lambda: tel.destroy_bridge(ctx.media_bridge_id) if ctx.media_bridge_id else None,
             lambda: tel.hangup(ctx.channel_id) if not self.caller_gone else None,
             lambda: tel.destroy_bridge(ctx.bridge_id) if ctx.bridge_id else None,
         ):

@@ -42,6 +42,10 @@ PROMPTS: dict[str, dict[str, str]] = {
         "ko": "본인 확인을 하지 못했습니다. 상담원에게 연결해 드리겠습니다.",
         "en": "We could not identify you. Connecting you to an agent.",
     },
+    "describe_problem": {
+        "ko": "어떤 문제인지 간단히 말씀해 주십시오. 말씀을 마치시면 잠시 기다려 주십시오.",
+        "en": "In a few words, please tell us what the problem is. When you have finished, please wait.",
+    },
     "please_hold": {
         "ko": "잠시만 기다려 주십시오. 곧 상담원이 연결됩니다.",
         "en": "Please hold, an agent will be with you shortly.",

@@ -24,7 +24,7 @@ SUPPORTED_LANGUAGES = ("ko", "en")
 
 class StasisHandlers:
     def __init__(self, config: dict, call_center: Any, dispatcher, registry: CallRegistry,
-                 telephony: Telephony, start_task: Callable[..., None], run_sync):
+                 telephony: Telephony, start_task: Callable[..., None], run_sync, speech: Any = None):
         self._config = config
         self._cc = call_center
         self._dispatcher = dispatcher
@@ -32,6 +32,7 @@ class StasisHandlers:
         self._start_task = start_task
         self._run_sync = run_sync
         self._telephony = telephony  # a LiveTelephony shared by every call
+        self._speech = speech
         self._startup_time: Optional[str] = None
         self._resynced = False
 
@@ -73,7 +74,9 @@ class StasisHandlers:
             call_center=self._cc, dispatcher=self._dispatcher, run_sync=self._run_sync,
             start_timer=lambda n, s: session.start_timer(n, s),
             cancel_timer=lambda n: session.cancel_timer(n),
-            register_leg=register_leg, log=log)
+            register_leg=register_leg, spawn=lambda fn, *a: session.spawn(fn, *a),
+            post=lambda event: session.post(event), log=log,
+            speech=self._speech)
         session = CallSession(ctx, initial, self._registry.finished)
         self._registry.add(session)
         self._start_task(session.run)

@@ -28,6 +28,7 @@ class Telephony(Protocol):
     async def ring(self, channel_id: str) -> None: ...
     async def originate(self, channel_id: str, endpoint: str, app_args: str, caller_id: str,
                         timeout: int) -> None: ...
+    async def external_media(self, channel_id: str, external_host: str, fmt: str) -> None: ...
     async def bridge(self, bridge_id: str, channel_ids: list[str]) -> None: ...
     async def destroy_bridge(self, bridge_id: str) -> None: ...
     async def list_channel_ids(self) -> set[str]: ...
@@ -110,6 +111,11 @@ class AriTelephony:
                         timeout: int) -> None:
         await self._op("channels", "originateWithId", channelId=channel_id, endpoint=endpoint,
                        app=self._app, appArgs=app_args, callerId=caller_id, timeout=timeout)
+
+    async def external_media(self, channel_id: str, external_host: str, fmt: str) -> None:
+        await self._op("channels", "externalMedia", channelId=channel_id, app=self._app,
+                       external_host=external_host, format=fmt, encapsulation="rtp", transport="udp",
+                       direction="both")
 
     async def bridge(self, bridge_id: str, channel_ids: list[str]) -> None:
         await self._op("bridges", "createWithId", bridgeId=bridge_id, type="mixing")

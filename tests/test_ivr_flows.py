@@ -42,6 +42,7 @@ class FakeTelephony:
     async def originate(self, cid, endpoint, app_args, caller_id, timeout):
         self._op("originate", cid, endpoint, app_args, caller_id)
     async def bridge(self, bid, cids): self._op("bridge", bid, tuple(cids))
+    async def external_media(self, cid, host, fmt): self._op("external_media", cid, host, fmt)
     async def destroy_bridge(self, bid): self._op("destroy_bridge", bid)
     async def list_channel_ids(self): return set(self.live)
     async def app_channel_ids(self): return set(self.live)
@@ -55,7 +56,7 @@ class FakeTelephony:
 
 
 class Harness:
-    def __init__(self, config, call_center, tg):
+    def __init__(self, config, call_center, tg, speech=None):
         self.tel = FakeTelephony()
         self.registry = CallRegistry()
         self.cc = call_center
@@ -66,7 +67,7 @@ class Harness:
                 s.post(ev)
         self.dispatcher = QueueDispatcher("helpdesk", call_center, post, run_sync, tick_seconds=0.05)
         self.handlers = StasisHandlers(config, call_center, self.dispatcher, self.registry, self.tel,
-                                       tg.start_soon, run_sync)
+                                       tg.start_soon, run_sync, speech=speech)
         tg.start_soon(self.dispatcher.run)
 
     def send(self, type_, cid, **kw):
@@ -251,3 +252,101 @@ async def test_unknown_stasis_channel_is_hung_up(fast_config, call_center):
         h.send("StasisStart", "weird", args=("nonsense",))
         await h.until(lambda: ("hangup", "weird") in h.tel.ops)
         tg.cancel_scope.cancel()
+
+
+# ---- the caller describes the problem: external media into the analyzer ----------------
+
+class FakeAnalysis:
+    def __init__(self, fed):
+        self.status = "ok"
+        self.reason = ""
+        self.transcript = f"{len(fed)} bytes"
+        self.words = [{"word": "고장", "start": 0.5, "end": 0.9, "conf": 0.95}]
+        self.model = "fake"
+        self.suggestions = [{"code": "N02", "score": 0.9, "evidence": {"words": ["고장"]}}]
+
+
+class FakeAnalyzer:
+    def __init__(self):
+        self.fed = bytearray()
+
+    def session(self):
+        analyzer = self
+
+        class Session:
+            def feed(self, pcm):
+                analyzer.fed += pcm
+
+            def finish(self):
+                return FakeAnalysis(bytes(analyzer.fed))
+        return Session()
+
+
+def rtp_packets(pcm_le: bytes, seq0=1):
+    import struct
+    from array import array
+    out = []
+    for i in range(0, len(pcm_le), 320):
+        be = array("h", pcm_le[i:i + 320])
+        be.byteswap()
+        out.append(struct.pack("!BBHII", 0x80, 118, seq0 + i // 320, i // 2, 1234) + be.tobytes())
+    return out
+
+
+async def test_description_is_streamed_to_the_analyzer_and_stored(fast_config, call_center, db):
+    import math
+    import socket
+    import struct
+
+    from ivr.capture import ListenSettings
+    from ivr.speech import SpeechAnalysis
+
+    stored = []
+    analyzer = FakeAnalyzer()
+    speech = SpeechAnalysis(analyzer, lambda ticket_id, **rec: stored.append((ticket_id, rec)),
+                            ListenSettings(max_seconds=5, no_speech_seconds=3, end_silence_ms=400))
+    # one second of a loud 200 Hz tone, then silence: the caller spoke, then stopped
+    tone = b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 200 * n / 8000))) for n in range(8000))
+    audio = tone + b"\0\0" * 8000
+    async with anyio.create_task_group() as tg:
+        h = Harness(fast_config, call_center, tg, speech=speech)
+        await h.dial_in()
+        h.keys("c1", "100100#")
+        await h.finish_prompt("c1", "describe_problem")
+        await h.until(lambda: h.tel.named("external_media"))
+        (_, media_id, host, fmt) = h.tel.named("external_media")[0]
+        assert fmt == "slin" and host.startswith("127.0.0.1:")
+        await h.until(lambda: h.tel.named("bridge"))
+        assert h.tel.named("bridge")[0][2] == ("c1", media_id)
+        h.send("StasisStart", media_id)  # the media channel enters the app: routed to the call, not hung up
+        port = int(host.rsplit(":", 1)[1])
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            for packet in rtp_packets(audio):
+                udp.sendto(packet, ("127.0.0.1", port))
+                await anyio.sleep(0.001)
+        await h.until(lambda: "c1" in h.dispatcher.queue, timeout=5)
+        tg.cancel_scope.cancel()
+    assert ("hangup", media_id) in h.tel.ops
+    assert stored and stored[0][1]["status"] == "ok"
+    assert stored[0][1]["suggestions"][0]["code"] == "N02"
+    assert bytes(analyzer.fed[:16000]) == tone[:16000], "audio reaches the analyzer in order, little endian"
+    (ticket,) = rows(db, Ticket)
+    assert stored[0][0] == ticket.id
+
+
+async def test_without_a_model_the_step_is_skipped_and_the_reason_stored(fast_config, call_center):
+    from ivr.capture import ListenSettings
+    from ivr.speech import SpeechAnalysis
+
+    stored = []
+    speech = SpeechAnalysis(None, lambda ticket_id, **rec: stored.append(rec), ListenSettings(),
+                            unavailable_reason="model not found: /nowhere")
+    async with anyio.create_task_group() as tg:
+        h = Harness(fast_config, call_center, tg, speech=speech)
+        await h.dial_in()
+        h.keys("c1", "100100#")
+        await h.until(lambda: "c1" in h.dispatcher.queue)
+        tg.cancel_scope.cancel()
+    assert stored == [{"status": "failed", "reason": "model not found: /nowhere", "transcript": "",
+                       "words": [], "model": "", "suggestions": []}]
+    assert not h.tel.named("external_media")

@@ -135,10 +135,58 @@ class OpeningTicket(State):
         self.failed = failed
 
     async def enter(self, ctx: CallContext) -> Optional[State]:
-        await ctx.run_sync(ctx.call_center.open_ticket, ctx.channel_id, self.customer_id, self.pin,
-                           ctx.language)
-        info = await ctx.run_sync(ctx.call_center.enqueue, ctx.channel_id, ctx.acd_config["queue"])
-        return Queued(announce="pin_failed" if self.failed else "please_hold", enqueued_at=info.queued_at)
+        info = await ctx.run_sync(ctx.call_center.open_ticket, ctx.channel_id, self.customer_id, self.pin,
+                                  ctx.language)
+        ctx.ticket_id = info.ticket_id
+        return DescribingProblem(apology="pin_failed" if self.failed else None)
+
+
+class DescribingProblem(State):
+    """The caller says in a few words what is wrong; the analysis (transcript,
+    keywords, voice) is stored on the ticket before the call is queued, so the
+    agent's pop carries it.  Without speech analysis the step is skipped and the
+    ticket says why."""
+    name = "describing_problem"
+
+    def __init__(self, apology: Optional[str] = None):
+        self.apology = apology
+        self.listening = False
+
+    async def enter(self, ctx: CallContext) -> Optional[State]:
+        if ctx.speech is None:
+            return await _enqueue(ctx, self.apology)
+        if not ctx.speech.available:
+            await ctx.speech.describe(ctx)  # stores why there is no analysis
+            return await _enqueue(ctx, self.apology)
+        await ctx.play(self.apology or "describe_problem")
+        return None
+
+    async def handle(self, ctx: CallContext, event: Any) -> Optional[State]:
+        if _prompt_done(event, ctx) and not self.listening:
+            ctx.playback_id = None
+            if self.apology:
+                self.apology = None
+                await ctx.play("describe_problem")
+                return None
+            self.listening = True
+            ctx.spawn(self._listen, ctx)
+            return None
+        if isinstance(event, ServiceEvent) and event.type == "described":
+            return await _enqueue(ctx, None)
+        return None
+
+    @staticmethod
+    async def _listen(ctx: CallContext) -> None:
+        try:
+            await ctx.speech.describe(ctx)
+        except ChannelGone:
+            return  # the caller hung up; the session sees the hang-up itself
+        ctx.post(ServiceEvent("described", channel_id=ctx.channel_id))
+
+
+async def _enqueue(ctx: CallContext, announce: Optional[str]) -> State:
+    info = await ctx.run_sync(ctx.call_center.enqueue, ctx.channel_id, ctx.acd_config["queue"])
+    return Queued(announce=announce or "please_hold", enqueued_at=info.queued_at)
 
 
 class Queued(State):

@@ -59,12 +59,18 @@ class CallContext:
     start_timer: Callable[[str, float], int]
     cancel_timer: Callable[[str], None]
     register_leg: Callable[[str], None]      # route another channel's events to this call
+    spawn: Callable[..., None]               # run a task for the call (ended with the call)
+    post: Callable[[Any], None]              # deliver an event to this call's own mailbox
     log: logging.Logger
+    speech: Any = None                       # ivr.speech.SpeechAnalysis, or None when disabled
     ids: Callable[[str], str] = field(default=None)  # type: ignore[assignment]
     agent_channel_id: Optional[str] = None
     agent_id: Optional[int] = None
     bridge_id: Optional[str] = None
     playback_id: Optional[str] = None
+    ticket_id: Optional[int] = None
+    media_channel_id: Optional[str] = None
+    media_bridge_id: Optional[str] = None
 
     def __post_init__(self) -> None:
         if self.ids is None:

@@ -1,0 +1,76 @@
+"""The caller's description of the problem: listen, analyse, store.
+
+Built once per process with the analyzer (model loaded once) and the service that
+stores analyses; a flow calls ``describe(ctx)``.  Nothing here may cost the
+caller the call: any failure becomes a stored analysis with status ``failed`` and
+a reason the agent's pop shows.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, is_dataclass
+from typing import Any, Callable, Optional
+
+from ivr.capture import EnergyEndpoint, ListenSettings, listen
+from ivr.telephony import ChannelGone
+
+log = logging.getLogger(__name__)
+
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value):
+        return asdict(value)
+    if isinstance(value, dict):
+        return value
+    return dict(vars(value))
+
+
+def analysis_record(analysis: Any) -> dict[str, Any]:
+    """What SensitivityService.record_analysis stores, from an asr_models Analysis."""
+    return {
+        "status": getattr(analysis, "status", "failed"),
+        "reason": getattr(analysis, "reason", "") or "",
+        "transcript": getattr(analysis, "transcript", "") or "",
+        "words": [_plain(w) for w in getattr(analysis, "words", []) or []],
+        "model": getattr(analysis, "model", "") or "",
+        "suggestions": [_plain(s) for s in getattr(analysis, "suggestions", []) or []],
+    }
+
+
+class SpeechAnalysis:
+    def __init__(self, analyzer: Any, store: Callable[..., Any], settings: ListenSettings,
+                 unavailable_reason: str = "",
+                 endpoint_factory: Callable[[ListenSettings], Any] = EnergyEndpoint):
+        self._analyzer = analyzer
+        self._store = store  # SensitivityService.record_analysis(ticket_id, **record)
+        self.settings = settings
+        self.unavailable_reason = unavailable_reason
+        self._endpoint_factory = endpoint_factory
+
+    @property
+    def available(self) -> bool:
+        return self._analyzer is not None
+
+    async def describe(self, ctx) -> Optional[dict[str, Any]]:
+        """Listen to the caller (if speech analysis is available) and store the
+        analysis on the ticket.  Returns the stored record; raises ChannelGone
+        only when the caller hung up."""
+        if not self.available:
+            record = {"status": "failed", "reason": self.unavailable_reason or "speech analysis is off",
+                      "transcript": "", "words": [], "model": "", "suggestions": []}
+        else:
+            try:
+                analysis = await listen(ctx, self._analyzer, self.settings, self._endpoint_factory)
+                record = analysis_record(analysis)
+            except ChannelGone:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the call goes on without suggestions
+                log.exception("call %s: speech analysis failed", ctx.channel_id)
+                record = {"status": "failed", "reason": f"recognition error: {type(exc).__name__}: {exc}"[:300],
+                          "transcript": "", "words": [], "model": "", "suggestions": []}
+        if ctx.ticket_id is not None:
+            try:
+                await ctx.run_sync(self._store, ctx.ticket_id, **record)
+            except Exception:
+                log.exception("call %s: could not store the speech analysis", ctx.channel_id)
+        return record
