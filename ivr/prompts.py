@@ -43,8 +43,8 @@ PROMPTS: dict[str, dict[str, str]] = {
         "en": "We could not identify you. Connecting you to an agent.",
     },
     "describe_problem": {
-        "ko": "어떤 문제인지 간단히 말씀해 주십시오. 말씀을 마치시면 잠시 기다려 주십시오.",
-        "en": "In a few words, please tell us what the problem is. When you have finished, please wait.",
+        "ko": "어떤 문제인지 짧게 말씀해 주십시오.",
+        "en": "Please tell us the problem in a few words.",
     },
     "please_hold": {
         "ko": "잠시만 기다려 주십시오. 곧 상담원이 연결됩니다.",
@@ -120,18 +120,25 @@ def synthesize(text: str, lang: str, target: Path) -> None:
 def generate(prompts_dir: Path, force: bool = False, languages: tuple[str, ...] = LANGUAGES) -> list[Path]:
     """Generate every prompt in every language; return the files written.
 
-    Existing files are skipped unless ``force``.
+    Existing files are skipped unless ``force`` or their text changed (each
+    generated file has a ``.txt`` beside it with the text it was made from).
     """
     prompts_dir = Path(prompts_dir)
     written: list[Path] = []
-    todo = [(name, lang) for name in PROMPTS for lang in languages
-            if force or not prompt_path(prompts_dir, name, lang).is_file()]
+
+    def current(name: str, lang: str) -> bool:
+        path = prompt_path(prompts_dir, name, lang)
+        source = path.with_suffix(".txt")
+        return path.is_file() and source.is_file() and source.read_text(encoding="utf-8") == PROMPTS[name][lang]
+
+    todo = [(name, lang) for name in PROMPTS for lang in languages if force or not current(name, lang)]
     if not todo:
         return written
     _tools()
     for name, lang in todo:
         target = prompt_path(prompts_dir, name, lang)
         synthesize(PROMPTS[name][lang], lang, target)
+        target.with_suffix(".txt").write_text(PROMPTS[name][lang], encoding="utf-8")
         written.append(target)
     return written
 

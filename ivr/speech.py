@@ -63,6 +63,7 @@ class SpeechAnalysis:
                 analysis = await listen(ctx, self._analyzer, self.settings, self._endpoint_factory)
                 record = analysis_record(analysis)
             except ChannelGone:
+                log.info("call %s: caller left while describing the problem", ctx.channel_id)
                 raise
             except Exception as exc:  # noqa: BLE001 - the call goes on without suggestions
                 log.exception("call %s: speech analysis failed", ctx.channel_id)

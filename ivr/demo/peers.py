@@ -121,11 +121,12 @@ def read_wav_ulaw(path: Path | str) -> bytes:
 
 def write_rtp_pcap(path: Path, digits: str = "", audio: bytes = b"", silence_ms: int = 0,
                    digit_ms: int = 120, gap_ms: int = 200, lead_ms: int = 60,
-                   event_pt: int = 101) -> tuple[float, float]:
+                   event_pt: int = 101, audio_delay_ms: int = 0) -> tuple[float, float]:
     """Write one PCMU RTP stream as a pcap file for SIPp's ``play_pcap_audio``.
 
     The stream is: ``lead_ms`` of silence, the RFC 4733 events for ``digits``
-    (each followed by ``gap_ms`` of silence), then ``audio`` (mu-law bytes, e.g.
+    (each followed by ``gap_ms`` of silence), ``audio_delay_ms`` of silence (the
+    caller listens to a prompt), then ``audio`` (mu-law bytes, e.g.
     from :func:`read_wav_ulaw`), then ``silence_ms`` of silence (keeps RTP flowing).
 
     The packets share one SSRC with increasing sequence numbers and timestamps, so
@@ -175,6 +176,8 @@ def write_rtp_pcap(path: Path, digits: str = "", audio: bytes = b"", silence_ms:
         ts += 160 * steps
         silence(gap_ms)
     digits_end = now
+    if audio:
+        silence(audio_delay_ms)
     voice(audio)
     silence(silence_ms)
     with open(path, "wb") as fh:
@@ -344,10 +347,12 @@ class SippCaller(_Sipp):
                  hold_seconds: float = 5.0, local_port: int | None = None,
                  media_port: int | None = None, service: str | None = None,
                  digit_gap: float = 0.2, timeout: float | None = None,
-                 audio_wav: str | Path | None = None, keep_rtp: bool = False) -> None:
+                 audio_wav: str | Path | None = None, keep_rtp: bool = False,
+                 audio_delay: float = 0.0) -> None:
         host, service = self._parse_target(target, service)
         self.audio = read_wav_ulaw(audio_wav) if audio_wav else b""
         self.keep_rtp = keep_rtp
+        self.audio_delay = audio_delay
         self.remote = host
         self.service = service
         self.digits = digits
@@ -364,7 +369,7 @@ class SippCaller(_Sipp):
                 raise ValueError(f"cannot send DTMF digit {d!r}")
         dtmf_time = 0.1 + len(digits) * (0.12 + digit_gap)
         if timeout is None:
-            timeout = pause_before_digits + dtmf_time + len(self.audio) / 8000 + hold_seconds + 15
+            timeout = pause_before_digits + dtmf_time + len(self.audio) / 8000 + audio_delay + hold_seconds + 15
         super().__init__(local_port, media_port, timeout)
 
     @staticmethod
@@ -382,7 +387,8 @@ class SippCaller(_Sipp):
             pcap = self.dir / "rtp.pcap"
             silence_ms = int((self.hold_seconds + 1) * 1000) if self.keep_rtp else 0
             digits_end, _ = write_rtp_pcap(pcap, self.digits, audio=self.audio, silence_ms=silence_ms,
-                                           gap_ms=int(self.digit_gap * 1000))
+                                           gap_ms=int(self.digit_gap * 1000),
+                                           audio_delay_ms=int(self.audio_delay * 1000))
             dtmf = dtmf_block(pcap, digits_end)
         return render("caller_pin.xml", {
             "PAUSE_MS": _ms(self.pause_before_digits),
