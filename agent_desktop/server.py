@@ -71,6 +71,13 @@ class _Server(ThreadedWSGIServer):
             return self._idle.wait_for(lambda: self._active_requests == 0, timeout)
 
     def process_request(self, request, client_address):
+        # Pops are small websocket frames sent back to back (agent_state, then the
+        # screenpop): with Nagle's algorithm the second waits for the client's
+        # delayed ACK, up to 40 ms (measured by bench/screenpop.py).
+        try:
+            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass  # not a TCP socket
         with self._connections_lock:
             self._connections.add(request)
         super().process_request(request, client_address)
