@@ -17,11 +17,12 @@ from flask_socketio import SocketIO
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import sessionmaker
 
-from agent_desktop import (auth, desktop, errors, filters, i18n, security, sockets, supervisor, tickets,
-                           users)
+from agent_desktop import (auth, consultations, desktop, errors, filters, i18n, security, sensitivity,
+                           sockets, supervisor, tickets, users)
 from agent_desktop.context import EXTENSION_KEY, DesktopContext
 from agent_desktop.notifier import DesktopNotifier
 from cti.events import EventBus
+from cti.sensitivity import SensitivityService
 from cti.services import CallCenter
 
 __all__ = ["create_app", "close_app", "DesktopNotifier"]
@@ -30,8 +31,9 @@ MAX_REQUEST_BYTES = 1024 * 1024
 
 
 def create_app(config: dict[str, Any], call_center: CallCenter, session_factory: sessionmaker,
-               bus: EventBus) -> Flask:
-    """Build the desktop app from the merged configuration (``cti.config.load()``)."""
+               bus: EventBus, sensitivity_service: SensitivityService | None = None) -> Flask:
+    """Build the desktop app from the merged configuration (``cti.config.load()``).
+    ``sensitivity_service`` defaults to one on the same sessions and bus."""
     web = config["web"]
     app = Flask(__name__)
     app.config.update(
@@ -65,15 +67,17 @@ def create_app(config: dict[str, Any], call_center: CallCenter, session_factory:
     socketio.init_app(app, async_mode="threading")
     app.extensions["socketio"] = socketio
 
-    notifier = DesktopNotifier(socketio, bus)
+    notifier = DesktopNotifier(socketio, bus, role_of=lambda user_id: users.role_of(session_factory, user_id))
     app.extensions[EXTENSION_KEY] = DesktopContext(
         call_center=call_center, sessions=session_factory, bus=bus, socketio=socketio,
-        notifier=notifier)
+        notifier=notifier, sensitivity=sensitivity_service or SensitivityService(session_factory, bus))
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(desktop.bp)
     app.register_blueprint(tickets.bp)
     app.register_blueprint(supervisor.bp)
+    app.register_blueprint(sensitivity.bp)
+    app.register_blueprint(consultations.bp)
     sockets.register(socketio)
     errors.register(app)
     security.register(app)

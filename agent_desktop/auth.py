@@ -1,4 +1,4 @@
-"""Login / logout and the ``roles_required`` decorator."""
+"""Login / logout and the ``roles_required`` / ``permission_required`` decorators."""
 from __future__ import annotations
 
 import functools
@@ -34,6 +34,21 @@ def roles_required(*roles: str):
             if not current_user.is_authenticated:
                 return current_app.login_manager.unauthorized()
             if current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+        return wrapped
+    return decorator
+
+
+def permission_required(permission: str):
+    """Allow the view only to logged-in users whose role has ``permission``
+    (anonymous -> login page, others -> 403)."""
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapped(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return current_app.login_manager.unauthorized()
+            if not current_user.can(permission):
                 abort(403)
             return view(*args, **kwargs)
         return wrapped

@@ -9,6 +9,7 @@ from flask_socketio import SocketIO
 from sqlalchemy.orm import sessionmaker
 
 from cti.events import EventBus
+from cti.sensitivity import SensitivityService
 from cti.services import CallCenter
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -24,6 +25,7 @@ class DesktopContext:
     bus: EventBus
     socketio: SocketIO
     notifier: "DesktopNotifier"
+    sensitivity: SensitivityService
 
 
 def services() -> DesktopContext:

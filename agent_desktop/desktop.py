@@ -6,6 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from agent_desktop import labels, users
+from agent_desktop import sensitivity as sens_web
 from agent_desktop.context import services
 from cti.agent_state import AgentState, InvalidTransition
 
@@ -35,7 +36,11 @@ def client_strings() -> dict:
 @login_required
 def index():
     me = users.get_user(current_user.id)
-    return render_template("desktop/index.html", me=me, strings=client_strings(),
+    sens = None
+    if me.can_view_sensitivity:
+        table = sens_web.page_table()
+        sens = {"table": table, "groups": sens_web.kind_groups(table), "strings": sens_web.client_strings()}
+    return render_template("desktop/index.html", me=me, strings=client_strings(), sens=sens,
                            ticket_base=url_for("tickets.view", ticket_id=0)[:-1])
 
 

@@ -7,6 +7,7 @@ from typing import Optional
 from flask import Flask
 
 from agent_desktop import labels
+from agent_desktop.sensitivity import evidence_parts
 
 
 def local_time(value: str | dt.datetime | None, with_date: bool = True) -> str:
@@ -41,3 +42,8 @@ def register(app: Flask) -> None:
     app.add_template_filter(lambda v: labels.label(labels.HISTORY_LABELS, v), "history_label")
     app.add_template_filter(lambda v: labels.label(labels.ROLE_LABELS, v), "role_label")
     app.add_template_filter(lambda v: labels.label(labels.CHANNEL_LABELS, v), "channel_label")
+    app.add_template_filter(lambda v: labels.label(labels.KIND_LABELS, v), "kind_label")
+    app.add_template_filter(lambda v: labels.label(labels.SOURCE_LABELS, v), "source_label")
+    app.add_template_filter(lambda v: labels.label(labels.SUGGESTION_STATUS_LABELS, v),
+                            "suggestion_status_label")
+    app.add_template_global(evidence_parts, "evidence_parts")

@@ -50,6 +50,28 @@ ROLE_LABELS = {
     "agent": _l("Agent"),
     "supervisor": _l("Supervisor"),
     "admin": _l("Administrator"),
+    "trainee": _l("Trainee"),
+}
+
+# Customer sensitivity (docs/sensitivity.md).
+KIND_LABELS = {
+    "positive": _l("Positive"),
+    "expected": _l("Expected"),
+    "negative": _l("Negative"),
+}
+
+SOURCE_LABELS = {
+    "agent": _l("Agent"),
+    "technician": _l("Technician"),
+    "asr": _l("Speech analysis (accepted)"),
+    "file": _l("Data file"),
+    "admin": _l("Administrator"),
+}
+
+SUGGESTION_STATUS_LABELS = {
+    "suggested": _l("Suggested"),
+    "accepted": _l("Accepted"),
+    "rejected": _l("Rejected"),
 }
 
 

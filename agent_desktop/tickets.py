@@ -6,7 +6,9 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from agent_desktop import labels
+from agent_desktop import sensitivity as sens_web
 from agent_desktop.context import services
+from cti import sensitivity as sens_rules
 from cti import tickets as ticket_rules
 from cti.services import NotFound
 
@@ -20,6 +22,21 @@ def _view_or_404(ticket_id: int) -> dict:
         abort(404)
 
 
+def _sensitivity(ticket_id: int) -> dict | None:
+    """The sensitivity panels, only for roles that may see codes."""
+    if not current_user.can_view_sensitivity:
+        return None
+    lang = sens_web.page_language()
+    try:
+        data = services().sensitivity.ticket_sensitivity(ticket_id, lang)
+    except sens_rules.NotFound:
+        abort(404)
+    table = sens_web.page_table(lang)
+    return {"codes": [sens_web.recorded_entry(r, lang) for r in data["codes"]], "analysis": data["analysis"],
+            "history": [sens_web.recorded_entry(r, lang) for r in data["history"]], "table": table,
+            "groups": sens_web.kind_groups(table), "strings": sens_web.client_strings()}
+
+
 def _render(view: dict, *, request_text: str | None = None, resolution_text: str | None = None,
             error: str | None = None, status: int = 200):
     ticket = view["ticket"]
@@ -28,7 +45,7 @@ def _render(view: dict, *, request_text: str | None = None, resolution_text: str
         request_text=ticket["request"] if request_text is None else request_text,
         resolution_text=ticket["resolution"] if resolution_text is None else resolution_text,
         error=error, is_open=ticket_rules.is_open(ticket["status"]),
-        max_length=ticket_rules.MAX_RESOLUTION_LENGTH,
+        max_length=ticket_rules.MAX_RESOLUTION_LENGTH, sens=_sensitivity(ticket["id"]),
         lang_next=url_for("tickets.view", ticket_id=ticket["id"])), status
 
 

@@ -1,5 +1,9 @@
 """Who is logged in: read-only lookups of ``db.models.User`` for Flask-Login.
 
+Roles: agent, supervisor, admin, trainee.  What a role may do beyond that is a
+permission (``DesktopUser.can``): ``view_sensitivity`` (agent, supervisor,
+admin) and ``edit_sensitivity_codes`` (admin).
+
 Passwords are werkzeug hashes (``User.password_hash``, seeded by ``db.seed``).
 """
 from __future__ import annotations
@@ -13,9 +17,10 @@ from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from agent_desktop.context import services
+from cti import sensitivity
 from db.models import User
 
-ROLES = ("agent", "supervisor", "admin")
+ROLES = ("agent", "supervisor", "admin", "trainee")
 SUPERVISOR_ROLES = ("supervisor", "admin")
 
 # Checked when the user name is unknown so that a wrong name and a wrong password
@@ -43,6 +48,18 @@ class DesktopUser(UserMixin):
     def is_supervisor(self) -> bool:
         return self.role in SUPERVISOR_ROLES
 
+    def can(self, permission: str) -> bool:
+        """Role permissions (``cti.sensitivity.ROLE_PERMISSIONS``)."""
+        return sensitivity.role_has(self.role, permission)
+
+    @property
+    def can_view_sensitivity(self) -> bool:
+        return self.can(sensitivity.VIEW_SENSITIVITY)
+
+    @property
+    def can_edit_codes(self) -> bool:
+        return self.can(sensitivity.EDIT_SENSITIVITY_CODES)
+
     def get_id(self) -> str:
         return str(self.id)
 
@@ -56,6 +73,12 @@ def get_user(user_id: int) -> Optional[DesktopUser]:
     with services().sessions() as s:
         row = s.get(User, user_id)
         return _to_user(row) if row is not None else None
+
+
+def role_of(session_factory, user_id: int) -> Optional[str]:
+    """The role of an active user (None if unknown or inactive)."""
+    with session_factory() as s:
+        return s.scalar(select(User.role).where(User.id == int(user_id), User.active.is_(True)))
 
 
 def load_user(user_id: str) -> Optional[DesktopUser]:

@@ -14,7 +14,7 @@ from typing import Any, Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cti import agent_state, events, tickets
+from cti import agent_state, events, sensitivity, tickets
 from cti.acd import AgentCandidate
 from cti.agent_state import AgentState
 from cti.clock import Clock, utc_now
@@ -55,6 +55,25 @@ class CallCenter:
     def find_customer_by_pin(self, pin: str) -> Optional[int]:
         with self._sessions() as s:
             return s.scalar(select(Customer.id).where(Customer.pin == pin))
+
+    def find_customers(self, query: str, limit: int = 20) -> list[dict[str, Any]]:
+        """Customers whose PIN is ``query`` or whose name contains it (any case)."""
+        query = (query or "").strip()[:100]
+        if not query:
+            return []
+        with self._sessions() as s:
+            rows = s.scalars(select(Customer).where(Customer.pin == query)).all()
+            pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            rows += [c for c in s.scalars(select(Customer).where(Customer.name.ilike(pattern, escape="\\"))
+                                          .order_by(Customer.name).limit(limit)).all() if c not in rows]
+            return [_customer_dict(c) for c in rows[:limit]]
+
+    def customer(self, customer_id: int) -> dict[str, Any]:
+        with self._sessions() as s:
+            c = s.get(Customer, customer_id)
+            if c is None:
+                raise NotFound(f"no customer {customer_id}")
+            return _customer_dict(c)
 
     # ---- calls and tickets (telephony side) -------------------------------
     def call_started(self, channel_id: str, caller_number: str, caller_name: str, line: str,
@@ -107,7 +126,12 @@ class CallCenter:
     def offer(self, channel_id: str, agent_id: int) -> dict[str, Any]:
         """Offer a queued call to an agent: the agent goes RINGING and receives the
         screen-pop.  Returns the pop.  Raises InvalidTransition if the agent is no
-        longer READY (the caller then picks another agent)."""
+        longer READY (the caller then picks another agent).
+
+        For an agent whose role may see sensitivity codes the pop also carries
+        ``sensitivity``: the customer's last codes with the receptionist's knacks
+        and the ticket's speech analysis with its suggested codes
+        (``cti.sensitivity.pop_block``); for other roles the key is absent."""
         now = self._now()
         with self._sessions.begin() as s:
             call = self._call(s, channel_id)
@@ -133,6 +157,10 @@ class CallCenter:
                 "channel_id": channel_id,
                 "offered_at": _iso(now),
             }
+            may_see_codes = sensitivity.role_has(agent.role, sensitivity.VIEW_SENSITIVITY)
+            customer_id, ticket_id, language = ticket.customer_id, ticket.id, ticket.language
+        if may_see_codes:
+            pop["sensitivity"] = self._sensitivity_block(customer_id, ticket_id, language)
         self._publish_agent(agent_id, AgentState.RINGING, "")
         self._bus.publish(events.SCREENPOP, {"agent_id": agent_id, "pop": pop})
         return pop
@@ -301,6 +329,17 @@ class CallCenter:
             }
 
     # ---- internals ------------------------------------------------------------
+    def _sensitivity_block(self, customer_id: Optional[int], ticket_id: int, language: str) -> dict[str, Any]:
+        """Read in its own session after the offer is stored: a problem here costs
+        the pop its sensitivity data, never the call."""
+        try:
+            with self._sessions() as s:
+                return sensitivity.pop_block(s, customer_id=customer_id, ticket_id=ticket_id,
+                                             language=language)
+        except Exception:  # noqa: BLE001 - the offer goes on
+            log.exception("sensitivity data for ticket %s could not be read", ticket_id)
+            return {"codes": [], "analysis": None}
+
     def _publish_agent(self, agent_id: int, state: AgentState, reason: str) -> None:
         self._bus.publish(events.AGENT_STATE, {"agent_id": agent_id, "state": AgentState(state).value,
                                                "reason": reason})

@@ -1,9 +1,10 @@
 """SQLAlchemy 2 models.
 
-The walking skeleton uses customers, agents, queues, tickets, their history and
-call records.  Tables for what comes next (sensitivity codes, service areas and
-technicians, surveys, campaigns) exist already so later features add columns,
-not a new schema.
+Customers, agents, queues, tickets, their history and call records; the
+customer-sensitivity codes (versioned), the codes recorded per contact,
+consultations and speech analyses with their code suggestions.  Tables for what
+comes next (service areas and technicians, surveys, campaigns) exist already so
+later features add columns, not a new schema.
 """
 from __future__ import annotations
 
@@ -55,13 +56,13 @@ class Customer(Base):
 
 
 class User(Base):
-    """A person who logs in to the desktop: agent, supervisor or admin."""
+    """A person who logs in to the desktop: agent, supervisor, admin or trainee."""
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str] = mapped_column(String(256))
-    role: Mapped[str] = mapped_column(String(16), default="agent")  # agent|supervisor|admin
+    role: Mapped[str] = mapped_column(String(16), default="agent")  # agent|supervisor|admin|trainee
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Asterisk dial string for the agent's phone, e.g. "PJSIP/1001".
     phone: Mapped[str] = mapped_column(String(200), default="")
@@ -159,10 +160,24 @@ class CallRecord(Base):
     ticket: Mapped[Optional[Ticket]] = relationship()
 
 
-# --- Tables for later capabilities (schema only; features come in later issues) ---
+# --- Customer sensitivity (patent 000: FIG. 5a-c codes, FIG. 7a/7b and 11 knacks) ---
+
+# The texts of one code version: the label and the reception knacks, each in
+# Korean and English; knacks separately for the receptionist (agent) and the
+# technician, each a primary part (words and behaviour) and auxiliary contents.
+KNACK_AUDIENCES = ("receptionist", "technician")
+KNACK_PARTS = ("primary", "auxiliary")
+LANGUAGES = ("ko", "en")
+KNACK_FIELDS = tuple(f"{audience}_{part}_{lang}" for audience in KNACK_AUDIENCES for part in KNACK_PARTS
+                     for lang in LANGUAGES)
+SENSITIVITY_TEXT_FIELDS = ("label_ko", "label_en") + KNACK_FIELDS
+
 
 class SensitivityCode(Base):
-    """A coded particular of the customer's sensitivity (patent 000 claims 12-14)."""
+    """One version of a coded particular of the customer's sensitivity (patent 000
+    claims 12-14), e.g. ``N01`` version 2.  Rows are never changed: an edit adds
+    the next version, and tickets and history rows keep pointing at the version
+    they were saved with.  The current version of a code is its highest one."""
     __tablename__ = "sensitivity_codes"
     __table_args__ = (UniqueConstraint("code", "version"),)
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -171,21 +186,97 @@ class SensitivityCode(Base):
     kind: Mapped[str] = mapped_column(String(16))  # positive|expected|negative
     label_ko: Mapped[str] = mapped_column(Text, default="")
     label_en: Mapped[str] = mapped_column(Text, default="")
-    knack_receptionist: Mapped[str] = mapped_column(Text, default="")
-    knack_technician: Mapped[str] = mapped_column(Text, default="")
-    auxiliary: Mapped[str] = mapped_column(Text, default="")
+    receptionist_primary_ko: Mapped[str] = mapped_column(Text, default="")
+    receptionist_primary_en: Mapped[str] = mapped_column(Text, default="")
+    receptionist_auxiliary_ko: Mapped[str] = mapped_column(Text, default="")
+    receptionist_auxiliary_en: Mapped[str] = mapped_column(Text, default="")
+    technician_primary_ko: Mapped[str] = mapped_column(Text, default="")
+    technician_primary_en: Mapped[str] = mapped_column(Text, default="")
+    technician_auxiliary_ko: Mapped[str] = mapped_column(Text, default="")
+    technician_auxiliary_en: Mapped[str] = mapped_column(Text, default="")
+    # Where this version came from: "file" (db/data/sensitivity_codes.json) or "admin".
+    source: Mapped[str] = mapped_column(String(16), default="file")
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    created_by: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+
+
+class Consultation(Base):
+    """A contact without a service request (patent 000 FIG. 9): the receptionist
+    consults, notes what was said and codes the customer's sensitivity."""
+    __tablename__ = "consultations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    agent_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    channel: Mapped[str] = mapped_column(String(16), default="phone")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    customer: Mapped[Customer] = relationship()
+    agent: Mapped[Optional[User]] = relationship()
 
 
 class CustomerSensitivity(Base):
+    """One code recorded for one contact (a ticket or a consultation): the codes
+    of a ticket are its rows, the customer's sensitivity history is the rows with
+    its ``customer_id`` (empty for a caller who was not identified)."""
     __tablename__ = "customer_sensitivities"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "code", name="uq_customer_sensitivities_ticket_code"),
+        UniqueConstraint("consultation_id", "code", name="uq_customer_sensitivities_consultation_code"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
-    ticket_id: Mapped[Optional[int]] = mapped_column(ForeignKey("tickets.id"))
+    customer_id: Mapped[Optional[int]] = mapped_column(ForeignKey("customers.id"), index=True)
+    ticket_id: Mapped[Optional[int]] = mapped_column(ForeignKey("tickets.id"), index=True)
+    consultation_id: Mapped[Optional[int]] = mapped_column(ForeignKey("consultations.id"), index=True)
+    # The exact version recorded; ``code`` repeats its code ("N01") so one code
+    # is recorded once per contact whatever its version.
     code_id: Mapped[int] = mapped_column(ForeignKey("sensitivity_codes.id"))
+    code: Mapped[str] = mapped_column(String(8))
     recorded_by: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
     source: Mapped[str] = mapped_column(String(16), default="agent")  # agent|technician|asr
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
+    code_version: Mapped[SensitivityCode] = relationship()
+
+
+class TicketAnalysis(Base):
+    """Speech analysis of the caller's words for a ticket (status ok or failed)."""
+    __tablename__ = "ticket_analyses"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    status: Mapped[str] = mapped_column(String(8))  # ok|failed
+    reason: Mapped[str] = mapped_column(Text, default="")
+    transcript: Mapped[str] = mapped_column(Text, default="")
+    words: Mapped[list] = mapped_column(JSON, default=list)  # [{word, start, end, conf}]
+    model: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    suggestions: Mapped[list["SensitivitySuggestion"]] = relationship(
+        back_populates="analysis", order_by="SensitivitySuggestion.id")
+
+
+class SensitivitySuggestion(Base):
+    """A code the speech analysis suggested, and the agent's decision on it."""
+    __tablename__ = "sensitivity_suggestions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    analysis_id: Mapped[int] = mapped_column(ForeignKey("ticket_analyses.id"), index=True)
+    code_id: Mapped[int] = mapped_column(ForeignKey("sensitivity_codes.id"))
+    code: Mapped[str] = mapped_column(String(8))
+    score: Mapped[float] = mapped_column(Float, default=0.0)
+    evidence: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="suggested")  # suggested|accepted|rejected
+    decided_by: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    # The code recorded on the ticket when the suggestion was accepted.
+    sensitivity_id: Mapped[Optional[int]] = mapped_column(ForeignKey("customer_sensitivities.id"))
+
+    analysis: Mapped[TicketAnalysis] = relationship(back_populates="suggestions")
+    code_version: Mapped[SensitivityCode] = relationship()
+
+
+# --- Tables for later capabilities (schema only; features come in later issues) ---
 
 class Technician(Base):
     __tablename__ = "technicians"

@@ -1,8 +1,13 @@
-"""Demo data: one queue, two agents, a supervisor, an admin and a few customers.
+"""Demo data: one queue, two agents, a supervisor, an admin, a trainee and a few
+customers; and the customer-sensitivity code table.
 
 Passwords are generated on first seeding, printed, and kept in
 ``<data dir>/demo-passwords.txt`` (mode 600) so they can be looked up later.
-Seeding is idempotent: existing rows are left alone.
+Seeding is idempotent: existing rows are left alone.  The sensitivity codes come
+from ``db/data/sensitivity_codes.json``: new codes are added, and a code whose
+entry in the file changed gets a new version (``cti.sensitivity.seed_codes``).
+The trainee (``trainee1``) is not in the queue and has no permission to see
+sensitivity codes (docs/sensitivity.md).
 """
 from __future__ import annotations
 
@@ -14,6 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 from werkzeug.security import generate_password_hash
 
+from cti import sensitivity
+from cti.clock import utc_now
 from db.models import Customer, Queue, QueueMember, ServiceArea, User
 
 QUEUE = {"name": "helpdesk", "title": "Help desk"}
@@ -24,6 +31,8 @@ STAFF = [
     ("agent2", "Lee Minjun", "agent", "1002", True),
     ("super", "Park Seoyeon", "supervisor", "1090", False),
     ("admin", "Administrator", "admin", "", False),
+    # Learns on the desktop; not in the queue; does not see sensitivity codes.
+    ("trainee1", "Yoon Haneul", "trainee", "", False),
 ]
 
 CUSTOMERS = [
@@ -45,15 +54,19 @@ CUSTOMERS = [
 
 
 def seed(session_factory: sessionmaker, data_dir: str | os.PathLike,
-         phones: dict[str, str] | None = None, echo=print) -> dict[str, str]:
-    """Insert the demo data where missing.  Returns {username: password} for the
-    accounts created now (empty when everything existed already).
+         phones: dict[str, str] | None = None, echo=print,
+         codes_file: str | os.PathLike = sensitivity.DATA_FILE) -> dict[str, str]:
+    """Insert the demo data where missing and load the sensitivity codes.
+    Returns {username: password} for the accounts created now (empty when
+    everything existed already).
 
     ``phones`` maps username -> Asterisk dial string (default ``PJSIP/<extension>``).
     """
     created: dict[str, str] = {}
     phones = phones or {}
+    specs = sensitivity.load_code_file(codes_file)
     with session_factory.begin() as s:
+        counts = sensitivity.seed_codes(s, specs, utc_now())
         area = s.scalar(select(ServiceArea).where(ServiceArea.code == "SEL"))
         if area is None:
             area = ServiceArea(code="SEL", name="Seoul", centre_name="Seoul service centre",
@@ -81,6 +94,8 @@ def seed(session_factory: sessionmaker, data_dir: str | os.PathLike,
         for data in CUSTOMERS:
             if s.scalar(select(Customer.id).where(Customer.pin == data["pin"])) is None:
                 s.add(Customer(area_id=area.id, **data))
+    if counts["added"] or counts["versioned"]:
+        echo(f"  sensitivity codes: {counts['added']} added, {counts['versioned']} new versions")
     if created:
         _remember(Path(data_dir), created)
         for username, password in created.items():

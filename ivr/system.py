@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from cti.events import EventBus
+from cti.sensitivity import SensitivityService
 from cti.services import CallCenter
 from db.migrate import upgrade
 from db.seed import STAFF, seed
@@ -50,6 +51,8 @@ class System:
         self.sessions = None
         self.bus = EventBus()
         self.call_center: Optional[CallCenter] = None
+        self.sensitivity: Optional[SensitivityService] = None
+        self.speech = None
         self.asterisk = None
         self.ari_app = None
         self.web_app = None
@@ -65,6 +68,7 @@ class System:
         self.demo_passwords = seed(self.sessions, self.config["data"]["dir"], phones=self._phones,
                                    echo=lambda *_: None)
         self.call_center = CallCenter(self.sessions, self.bus)
+        self.sensitivity = SensitivityService(self.sessions, self.bus)
 
     def start_asterisk(self) -> tuple[str, str, str]:
         cfg = self.config["asterisk"]
@@ -90,7 +94,8 @@ class System:
         from agent_desktop.server import WebServer
 
         web = self.config["web"]
-        self.web_app = create_app(self.config, self.call_center, self.sessions, self.bus)
+        self.web_app = create_app(self.config, self.call_center, self.sessions, self.bus,
+                                  sensitivity_service=self.sensitivity)
         self.web = WebServer(self.web_app, web["host"], int(web["port"]))
         self.web.start()
         return self.web.url

@@ -474,3 +474,291 @@ def test_web_server_refuses_a_busy_port(stack):
         other = WebServer(stack.app, "127.0.0.1", server.port)
         with pytest.raises(OSError):
             other.start()
+
+
+# ---- customer sensitivity (docs/sensitivity.md) ------------------------------------------------
+
+SCRIPT = "<script>window.__xss=1</script>"
+
+
+def sens_service(stack):
+    return stack.sensitivity
+
+
+def csrf_token_of(client, path="/"):
+    page = client.get(path).get_data(as_text=True)
+    return re.search(r'<meta name="csrf-token" content="([^"]+)"', page).group(1)
+
+
+def test_code_table_json_and_search(stack):
+    client = logged_in(stack)
+    codes = client.get("/sensitivity/codes").get_json()["codes"]
+    assert len(codes) == 35 and codes[0]["code"] == "P01" and codes[-1]["code"] == "N15"
+    n01 = next(c for c in codes if c["code"] == "N01")
+    assert n01["label"] == "Was not visited at the requested time"  # the page language (en)
+    assert n01["knack_primary"] == "I am very sorry we could not visit you at the time you desired."
+    assert n01["technician_primary"] == "I am very sorry I could not visit you at the time you desired."
+    found = client.get("/sensitivity/codes?q=방문").get_json()["codes"]
+    assert [c["code"] for c in found] == ["P01", "E01", "E12", "E14", "N01"]
+    korean = logged_in(stack, lang="ko").get("/sensitivity/codes?q=n01").get_json()["codes"]
+    assert korean[0]["label"] == "요청한 시간에 방문 받지 못함"
+
+
+def test_sensitivity_routes_need_the_permission(stack):
+    call = place_call(stack.call_center, customer_id=customer_id(stack), agent_id=stack.user_id("agent1"),
+                      answer=True)
+    sens_service(stack).record_analysis(call["ticket_id"], status="ok", transcript="t",
+                                        suggestions=[{"code": "N02", "score": 0.8, "evidence": {}}])
+    suggestion = sens_service(stack).ticket_analysis(call["ticket_id"])["suggestions"][0]["id"]
+    anonymous = stack.app.test_client()
+    assert anonymous.get("/sensitivity/codes", headers={"Accept": "application/json"}).status_code == 401
+    response = anonymous.post(f"/tickets/{call['ticket_id']}/sensitivity", json={"codes": ["N01"]})
+    assert response.status_code == 401
+    trainee = logged_in(stack, "trainee1")
+    for method, path, body in [
+        ("get", "/sensitivity/codes", None),
+        ("get", f"/tickets/{call['ticket_id']}/sensitivity", None),
+        ("post", f"/tickets/{call['ticket_id']}/sensitivity", {"codes": ["N01"]}),
+        ("post", f"/sensitivity/suggestions/{suggestion}", {"accept": True}),
+        ("get", "/consultations/", None),
+        ("get", f"/consultations/new?customer_id={customer_id(stack)}", None),
+        ("get", "/sensitivity/admin/", None),
+        ("get", "/sensitivity/admin/N01", None),
+    ]:
+        response = getattr(trainee, method)(path, json=body) if body else getattr(trainee, method)(path)
+        assert response.status_code == 403, path
+    assert sens_service(stack).ticket_codes(call["ticket_id"]) == []
+    # The admin pages are for admins only.
+    for username in ("agent1", "super"):
+        client = logged_in(stack, username)
+        assert client.get("/sensitivity/admin/").status_code == 403
+        assert client.post("/sensitivity/admin/N01", data={"label_en": "x"}).status_code == 403
+        assert client.get("/consultations/").status_code == 200
+
+
+def test_save_codes_on_a_ticket(stack):
+    call = place_call(stack.call_center, customer_id=customer_id(stack), agent_id=stack.user_id("agent1"),
+                      answer=True)
+    client = logged_in(stack)
+    url = f"/tickets/{call['ticket_id']}/sensitivity"
+    response = client.post(url, json={"codes": ["N01", "E07", "P03"]})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["added"] == ["P03", "E07", "N01"] and body["already"] == []
+    assert [c["code"] for c in body["codes"]] == ["P03", "E07", "N01"]
+    assert body["codes"][2]["knack_primary"].startswith("I am very sorry")
+    assert body["codes"][2]["recorded_by_name"] == "Kim Jiwoo"
+    again = client.post(url, json={"codes": ["N01", "N08"]}).get_json()
+    assert again["added"] == ["N08"] and again["already"] == ["N01"]
+
+    for codes, message in [(["N01", "N01"], "Each code can be selected once: N01."),
+                           (["N99", "x<b>"], "Unknown sensitivity code: N99, X<B>."),
+                           ([], "Select at least one code."), ("N02", None),
+                           (42, "Select at least one code.")]:
+        response = client.post(url, json={"codes": codes})
+        if message is None:
+            assert response.status_code == 200
+            continue
+        assert response.status_code == 400, codes
+        assert response.get_json()["error"] == message
+    assert client.post("/tickets/9999/sensitivity", json={"codes": ["N01"]}).status_code == 404
+    view = client.get(url).get_json()
+    assert [c["code"] for c in view["codes"]] == ["P03", "E07", "N01", "N02", "N08"]
+    assert [h["code"] for h in view["history"]][:2] in (["N02", "N08"], ["N08", "N02"])
+
+    # Without JavaScript: a form post and a redirect back to the ticket.
+    response = client.post(url, data={"codes": ["E12", "P01"]})
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith(f"/tickets/{call['ticket_id']}#sensitivity")
+    assert "Saved: P01, E12" in client.get(f"/tickets/{call['ticket_id']}").get_data(as_text=True)
+
+
+def test_ticket_screen_shows_codes_history_and_suggestions_to_permitted_roles(stack):
+    agent1 = stack.user_id("agent1")
+    hong = customer_id(stack)
+    old = place_call(stack.call_center, customer_id=hong, agent_id=agent1, answer=True)
+    sens_service(stack).record_codes(ticket_id=old["ticket_id"], codes=["N02"], user_id=agent1)
+    stack.call_center.call_ended(old["channel_id"])
+    call = place_call(stack.call_center, customer_id=hong, agent_id=agent1, answer=True)
+    sens_service(stack).record_analysis(
+        call["ticket_id"], status="ok", transcript=f"printer broken again {SCRIPT}",
+        suggestions=[{"code": "N08", "score": 0.66,
+                      "evidence": {"words": [{"word": SCRIPT, "start": 0.5, "end": 0.9}],
+                                   "pitch": {"mean_hz": 231.4}, "note": "<b>loud</b>"}}])
+    for username in ("agent1", "super"):
+        html = logged_in(stack, username).get(f"/tickets/{call['ticket_id']}").get_data(as_text=True)
+        history = html.split('id="sensitivity-history"')[1].split("</table>")[0]
+        assert 'data-code="N02"' in history and "Has the same trouble again" in history
+        assert stack.ticket(old["ticket_id"]).incident_id in history
+        analysis = html.split('id="analysis"')[1]
+        assert 'data-code="N08"' in analysis and "66%" in analysis and "Pitch mean (Hz): 231.4" in analysis
+        assert 'data-decision="accept"' in analysis and 'id="code-picker"' in html
+        # The transcript and the evidence are attacker-controlled: escaped everywhere.
+        assert SCRIPT not in html and "<b>loud</b>" not in html
+        assert "printer broken again &lt;script&gt;window.__xss=1&lt;/script&gt;" in html
+        table = json.loads(re.search(r'<script type="application/json" id="sensitivity-table">(.*?)</script>',
+                                     html, re.S).group(1))
+        assert len(table) == 35
+
+
+def test_trainee_ticket_screen_has_no_codes(stack):
+    agent1 = stack.user_id("agent1")
+    call = place_call(stack.call_center, customer_id=customer_id(stack), agent_id=agent1, answer=True)
+    sens_service(stack).record_codes(ticket_id=call["ticket_id"], codes=["N02"], user_id=agent1)
+    sens_service(stack).record_analysis(call["ticket_id"], status="failed", reason="model missing")
+    response = logged_in(stack, "trainee1").get(f"/tickets/{call['ticket_id']}")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "홍길동" in html  # the ticket itself is visible
+    for secret in ('id="sensitivity"', "sensitivity-table", "N02", "Has the same trouble again",
+                   "model missing", 'id="code-picker"', "nav-consultations"):
+        assert secret not in html, secret
+    desktop = logged_in(stack, "trainee1").get("/").get_data(as_text=True)
+    assert 'id="codes-panel"' not in desktop and "sensitivity-table" not in desktop
+
+
+def test_decide_a_suggestion(stack):
+    agent1 = stack.user_id("agent1")
+    hong = customer_id(stack)
+    call = place_call(stack.call_center, customer_id=hong, agent_id=agent1, answer=True)
+    sens_service(stack).record_analysis(call["ticket_id"], status="ok", transcript="t", suggestions=[
+        {"code": "N02", "score": 0.8, "evidence": {}}, {"code": "N08", "score": 0.4, "evidence": {}}])
+    n02, n08 = sens_service(stack).ticket_analysis(call["ticket_id"])["suggestions"]
+    client = logged_in(stack)
+    response = client.post(f"/sensitivity/suggestions/{n02['id']}", json={"accept": True})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["suggestion"]["status"] == "accepted" and body["suggestion"]["decided_by_name"] == "Kim Jiwoo"
+    assert [(c["code"], c["source"]) for c in body["codes"]] == [("N02", "asr")]
+    assert client.post(f"/sensitivity/suggestions/{n02['id']}", json={"accept": True}).status_code == 200
+    assert client.post(f"/sensitivity/suggestions/{n02['id']}", json={"accept": False}).status_code == 409
+    assert client.post(f"/sensitivity/suggestions/{n08['id']}", json={"accept": "yes"}).status_code == 400
+    assert client.post("/sensitivity/suggestions/9999", json={"accept": True}).status_code == 404
+    # The form of the ticket screen (no JavaScript).
+    response = client.post(f"/sensitivity/suggestions/{n08['id']}",
+                           data={"decision": "reject", "ticket_id": str(call["ticket_id"])})
+    assert response.status_code == 303 and response.headers["Location"].endswith("#analysis")
+    analysis = sens_service(stack).ticket_analysis(call["ticket_id"])
+    statuses = {s["code"]: s["status"] for s in analysis["suggestions"]}
+    assert statuses == {"N02": "accepted", "N08": "rejected"}
+    profile = sens_service(stack).customer_profile(hong)
+    assert [(h["code"], h["source"]) for h in profile["history"]] == [("N02", "asr")]
+
+
+def test_sensitivity_posts_need_the_csrf_token(csrf_stack):
+    stack = csrf_stack
+    call = place_call(stack.call_center, customer_id=customer_id(stack), agent_id=stack.user_id("agent1"),
+                      answer=True)
+    sens_service(stack).record_analysis(call["ticket_id"], status="ok",
+                                        suggestions=[{"code": "N02", "score": 0.8}])
+    suggestion = sens_service(stack).ticket_analysis(call["ticket_id"])["suggestions"][0]["id"]
+    client = stack.app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    client.post("/login", data={"username": "agent1", "password": stack.passwords["agent1"],
+                                "csrf_token": token})
+    url = f"/tickets/{call['ticket_id']}/sensitivity"
+    assert client.post(url, json={"codes": ["N01"]}).status_code == 400
+    assert client.post(f"/sensitivity/suggestions/{suggestion}", json={"accept": True}).status_code == 400
+    assert client.post(url, data={"codes": ["N01"]}).status_code == 400
+    assert sens_service(stack).ticket_codes(call["ticket_id"]) == []
+    token = csrf_token_of(client)
+    assert client.post(url, json={"codes": ["N01"]}, headers={"X-CSRFToken": token}).status_code == 200
+    assert client.post(f"/sensitivity/suggestions/{suggestion}", json={"accept": True},
+                       headers={"X-CSRFToken": token}).status_code == 200
+    assert [c["code"] for c in sens_service(stack).ticket_codes(call["ticket_id"])] == ["N01", "N02"]
+
+
+def test_admin_edits_codes_as_versions(stack):
+    admin = logged_in(stack, "admin")
+    page = admin.get("/sensitivity/admin/").get_data(as_text=True)
+    assert page.count("<tr data-code=") == 35 and 'href="/sensitivity/admin/N01"' in page
+    form = admin.get("/sensitivity/admin/N01").get_data(as_text=True)
+    assert 'name="base_version" value="1"' in form and 'id="versions"' in form
+    current = sens_service(stack).code("N01")
+    fields = {"label_ko": current["label_ko"], "label_en": "Missed the agreed visit <time>",
+              "base_version": "1", "note": "clearer"}
+    for audience, parts in current["knacks"].items():
+        for key, value in parts.items():
+            fields[f"{audience}_{key}"] = value
+    response = admin.post("/sensitivity/admin/N01", data=fields)
+    assert response.status_code == 303
+    html = admin.get(response.headers["Location"]).get_data(as_text=True)
+    assert "N01 saved as version 2." in html
+    assert 'data-version="2"' in html and 'data-version="1"' in html
+    assert "Missed the agreed visit &lt;time&gt;" in html and "Was not visited at the requested time" in html
+    # The same form again (base version 1 is old now): a conflict, nothing saved.
+    response = admin.post("/sensitivity/admin/N01", data=dict(fields, label_en="Another text"))
+    assert response.status_code == 409
+    assert "Someone else changed this code meanwhile" in response.get_data(as_text=True)
+    response = admin.post("/sensitivity/admin/N01",
+                          data=dict(fields, base_version="2", technician_primary_en=" "))
+    assert response.status_code == 400
+    assert "Technician: words and behaviour (English) must not be empty." in response.get_data(as_text=True)
+    response = admin.post("/sensitivity/admin/N01", data=dict(fields, base_version="2"))
+    assert response.status_code == 303
+    page = admin.get("/sensitivity/admin/N01").get_data(as_text=True)
+    assert "Nothing changed: N01 stays at version 2." in page
+    assert sens_service(stack).code("N01")["version"] == 2
+    assert admin.get("/sensitivity/admin/Z99").status_code == 404
+
+
+def test_consultation_pages(stack):
+    client = logged_in(stack)
+    results = client.get("/consultations/?q=100200").get_data(as_text=True)
+    choi = customer_id(stack, "100200")
+    assert f'href="/consultations/new?customer_id={choi}"' in results and "Choi Yuna" in results
+    assert "Choi Yuna" in client.get("/consultations/?q=choi").get_data(as_text=True)
+    assert "No customer matches." in client.get("/consultations/?q=nobody%25").get_data(as_text=True)
+    form = client.get(f"/consultations/new?customer_id={choi}").get_data(as_text=True)
+    assert 'id="code-picker"' in form and "No codes recorded for this customer yet." in form
+
+    response = client.post("/consultations/", data={"customer_id": str(choi), "notes": "",
+                                                     "codes": []})
+    assert response.status_code == 400
+    assert "Write what was discussed or select codes." in response.get_data(as_text=True)
+    response = client.post("/consultations/", data={"customer_id": str(choi), "notes": "typed <b>text</b>",
+                                                     "codes": ["E10", "Q77"]})
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "Unknown sensitivity code: Q77." in html and "typed &lt;b&gt;text&lt;/b&gt;" in html
+    assert re.search(r'value="E10" checked', html)  # the selection is kept
+
+    response = client.post("/consultations/", data={"customer_id": str(choi),
+                                                     "notes": "Asked about <b>warranty</b>",
+                                                     "codes": ["E10", "P05"]})
+    assert response.status_code == 303
+    view = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "The consultation is recorded." in view
+    assert "Asked about &lt;b&gt;warranty&lt;/b&gt;" in view
+    codes = view.split('id="consultation-codes"')[1].split("</ol>")[0]
+    assert re.findall(r'data-code="([A-Z0-9]+)"', codes) == ["P05", "E10"]
+    assert "Asks about the warranty period" in codes
+    # The next form for this customer shows these codes as the last ones.
+    form = client.get(f"/consultations/new?customer_id={choi}").get_data(as_text=True)
+    last = form.split('id="last-codes"')[1].split("</ol>")[0]
+    assert re.findall(r'data-code="([A-Z0-9]+)"', last) == ["P05", "E10"]
+    assert client.get("/consultations/9999").status_code == 404
+    assert client.get("/consultations/new?customer_id=9999").status_code == 404
+
+
+def test_sensitivity_pages_have_no_inline_script_and_korean_labels(stack):
+    call = place_call(stack.call_center, customer_id=customer_id(stack), agent_id=stack.user_id("agent1"),
+                      answer=True)
+    admin = logged_in(stack, "admin", lang="ko")
+    for path in ["/", f"/tickets/{call['ticket_id']}", "/consultations/?q=100100",
+                 f"/consultations/new?customer_id={customer_id(stack)}", "/sensitivity/admin/",
+                 "/sensitivity/admin/N01"]:
+        response = admin.get(path)
+        assert response.status_code == 200, path
+        html = response.get_data(as_text=True)
+        for tag in re.findall(r"<script\b[^>]*>", html):
+            assert "src=" in tag or 'type="application/json"' in tag, tag
+        assert not re.search(r"\son[a-z]+=", html), path
+        assert "http://" not in html and "https://" not in html
+    desktop = admin.get("/").get_data(as_text=True)
+    assert "요청한 시간에 방문 받지 못함" in desktop and "부정" in desktop
+    strings = json.loads(re.search(r'<script type="application/json" id="sensitivity-strings">(.*?)</script>',
+                                   desktop, re.S).group(1))
+    assert strings["lang"] == "ko" and strings["accept"] == "수락"
+    assert strings["analysis_unavailable"] == "음성 분석 불가: {reason}"

@@ -17,6 +17,7 @@ from agent_desktop import close_app, create_app
 from agent_desktop.server import WebServer
 from cti.config import load
 from cti.events import EventBus
+from cti.sensitivity import SensitivityService
 from cti.services import CallCenter
 from db.migrate import upgrade
 from db.models import Ticket, User
@@ -45,6 +46,13 @@ class DesktopStack:
     @property
     def socketio(self):
         return self.app.extensions["socketio"]
+
+    @property
+    def sensitivity(self) -> SensitivityService:
+        """The app's SensitivityService (one on the same database without an app)."""
+        if self.app is not None:
+            return self.app.extensions["happycall_desktop"].sensitivity
+        return SensitivityService(self.sessions, self.bus)
 
     def user_id(self, username: str) -> int:
         with self.sessions() as s:

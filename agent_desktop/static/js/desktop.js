@@ -1,4 +1,5 @@
-/* Agent desktop: state buttons and screen-pops. */
+/* Agent desktop: state buttons, screen-pops (with the customer's sensitivity
+ * codes and suggested codes for roles that may see them) and the code table. */
 (function () {
   'use strict';
   var HC = window.HappyCall;
@@ -63,7 +64,8 @@
   }
 
   function addPop(pop) {
-    var card = popTemplate.content.firstElementChild.cloneNode(true);
+    var wrapper = popTemplate.content.firstElementChild.cloneNode(true);
+    var card = wrapper.querySelector('.screenpop');
     var ticketId = parseInt(pop.ticket_id, 10);
     field(card, 'type', strings.types[pop.type] || pop.type);
     field(card, 'queue', pop.queue);
@@ -82,14 +84,103 @@
     if (Number.isInteger(ticketId)) {
       card.href = ticketBase + ticketId;
       card.dataset.ticketId = String(ticketId);
+      wrapper.dataset.ticketId = String(ticketId);
     }
     card.dataset.channelId = String(pop.channel_id || '');
     var previous = pops.querySelectorAll('.screenpop.latest');
     for (var i = 0; i < previous.length; i++) { previous[i].classList.remove('latest'); }
     card.classList.add('latest');
-    pops.insertBefore(card, pops.firstChild);
+    if (pop.sensitivity && SENS && Number.isInteger(ticketId)) {
+      addSensitivity(wrapper, pop.sensitivity, ticketId);
+    }
+    pops.insertBefore(wrapper, pops.firstChild);
     while (pops.children.length > MAX_POPS) { pops.removeChild(pops.lastChild); }
     popsEmpty.hidden = true;
+    if (Number.isInteger(ticketId)) { setCodesTarget(ticketId, pop.incident_id); }
+  }
+
+  /* ---- customer sensitivity (only on pops of roles that may see codes) ---------------- */
+  var SENS = window.HappyCallSensitivity;
+  var decideBase = root.dataset.decideBase;
+  var codesTarget = null;
+
+  function popWrapper(ticketId) {
+    return pops.querySelector('.pop-card[data-ticket-id="' + Number(ticketId) + '"]');
+  }
+
+  function showCallCodes(wrapper, codes) {
+    if (!wrapper) { return; }
+    var box = wrapper.querySelector('.pop-call-codes');
+    if (!box) { return; }
+    SENS.renderKnacks(box.querySelector('ol'), codes, {meta: true});
+    box.hidden = !codes.length;
+  }
+
+  function addSensitivity(wrapper, data, ticketId) {
+    var block = SENS.el('section', 'pop-sensitivity');
+    block.dataset.block = 'sensitivity';
+    var codes = data.codes || [];
+    var last = SENS.el('div', 'pop-last-codes');
+    last.appendChild(SENS.el('h3', null, SENS.strings.last_codes));
+    if (codes.length) {
+      var list = SENS.el('ol', 'knacks pop-codes');
+      SENS.renderKnacks(list, codes, {});
+      last.appendChild(list);
+    } else {
+      last.appendChild(SENS.el('p', 'empty pop-no-codes', SENS.strings.no_codes));
+    }
+    block.appendChild(last);
+    var analysis = SENS.el('div', 'pop-analysis');
+    block.appendChild(analysis);
+    renderPopAnalysis(wrapper, analysis, data.analysis, ticketId);
+    var callCodes = SENS.el('div', 'pop-call-codes');
+    callCodes.appendChild(SENS.el('h3', null, SENS.strings.call_codes));
+    callCodes.appendChild(SENS.el('ol', 'knacks'));
+    callCodes.hidden = true;
+    block.appendChild(callCodes);
+    wrapper.appendChild(block);
+  }
+
+  function renderPopAnalysis(wrapper, container, analysis, ticketId) {
+    SENS.renderAnalysis(container, analysis, {
+      decideBase: decideBase,
+      onDecided: function (data) { showCallCodes(popWrapper(ticketId) || wrapper, data.codes || []); }
+    });
+  }
+
+  /* The desktop's code table saves to the ticket of the latest call. */
+  var picker = SENS ? SENS.initPicker(document.getElementById('code-picker')) : null;
+  var codesForm = document.getElementById('codes-form');
+  var saveButton = document.getElementById('btn-save-codes');
+  var targetText = document.getElementById('codes-target');
+  var codesStatus = document.getElementById('codes-status');
+
+  function setCodesTarget(ticketId, incident) {
+    if (!picker) { return; }
+    codesTarget = {ticketId: ticketId, incident: incident || ('#' + ticketId)};
+    saveButton.disabled = false;
+    saveButton.dataset.ticketId = String(ticketId);
+    HC.setText(saveButton, SENS.format(SENS.strings.save_to, {incident: codesTarget.incident}));
+    HC.setText(targetText, '');
+  }
+
+  if (picker && codesForm) {
+    codesForm.addEventListener('submit', function (event) {
+      event.preventDefault();
+      if (!codesTarget) { HC.setText(codesStatus, SENS.strings.no_target); return; }
+      var codes = picker.selected();
+      if (!codes.length) { codesStatus.dataset.error = 'true'; HC.setText(codesStatus, SENS.strings.select_first); return; }
+      var target = codesTarget;
+      SENS.saveCodes(ticketBase + target.ticketId + '/sensitivity', codes).then(function (data) {
+        codesStatus.dataset.error = 'false';
+        HC.setText(codesStatus, target.incident + ': ' + SENS.savedMessage(data));
+        showCallCodes(popWrapper(target.ticketId), data.codes || []);
+        picker.clear();
+      }).catch(function (err) {
+        codesStatus.dataset.error = 'true';
+        HC.setText(codesStatus, err.message);
+      });
+    });
   }
 
   function markMissed() {
@@ -111,6 +202,13 @@
       markMissed();   /* rang out, or the caller hung up before the answer */
     }
     showState(data.state, data.reason);
+  });
+  socket.on('sensitivity_analysis', function (data) {
+    /* an analysis stored after the pop went out */
+    var wrapper = popWrapper(data.ticket_id);
+    if (!SENS || !wrapper || !data.sensitivity) { return; }
+    var container = wrapper.querySelector('.pop-analysis');
+    if (container) { renderPopAnalysis(wrapper, container, data.sensitivity.analysis, Number(data.ticket_id)); }
   });
   socket.on('ticket_updated', function (data) {
     var card = pops.querySelector('.screenpop[data-ticket-id="' + Number(data.ticket_id) + '"]');
