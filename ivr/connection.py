@@ -9,7 +9,8 @@ Asterisk closes the socket, so a watchdog notices that and starts over.
 from __future__ import annotations
 
 import logging
-from typing import Awaitable, Callable
+import types
+from typing import Any, Awaitable, Callable
 
 import anyio
 import asyncari
@@ -18,6 +19,27 @@ from ivr.ari_events import SUBSCRIBED_EVENTS, AriEvent
 from ivr.telephony import AriTelephony, reset_client_caches
 
 log = logging.getLogger(__name__)
+
+
+class _RawEvent:
+    """What our listener needs of an event: the JSON as Asterisk sent it."""
+    __slots__ = ("_orig_msg",)
+
+    def __init__(self, msg: dict[str, Any]):
+        self._orig_msg = msg
+
+
+async def _process_raw(client, msg: dict[str, Any]) -> None:
+    """Replaces asyncari's Client.process_ws: hand the JSON to the listeners and do
+    nothing else.  asyncari's version wraps every event in Channel/Bridge objects
+    (class-level caches, see telephony.reset_client_caches) and formats a debug
+    dump of each event even with debug logging off — about 17 % of the ARI loop's
+    CPU in bench/screenpop.py's profile."""
+    event = _RawEvent(msg)
+    listeners = list(client.event_listeners.get(msg.get("type"), ())) + \
+        list(client.event_listeners.get("*", ()))
+    for listener in listeners:
+        await listener(event)
 
 
 def _root_cause(exc: BaseException) -> BaseException:
@@ -67,6 +89,7 @@ class AriSupervisor:
     async def _session(self) -> None:
         reset_client_caches()
         async with asyncari.connect(self.url, self.app, self._user, self._password) as client:
+            client.process_ws = types.MethodType(_process_raw, client)
             telephony = AriTelephony(client, self.app)
             async with anyio.create_task_group() as tg:
                 reader = client.__aiter__()  # listen before resync so no event is missed
@@ -79,7 +102,7 @@ class AriSupervisor:
 
     async def _read(self, reader, scope: anyio.CancelScope) -> None:
         async for msg in reader:
-            raw = getattr(msg, "_orig_msg", None) or {}
+            raw = msg._orig_msg
             if raw.get("type") in SUBSCRIBED_EVENTS:
                 self._on_event(AriEvent.from_json(raw))
         scope.cancel()

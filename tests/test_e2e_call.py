@@ -74,6 +74,8 @@ def set_phone(system, username, dial):
 
 def desktop(browser, system, username):
     context, page = new_page(browser)
+    # Real calls run beside the browser on 2 cores: allow more than the unit tests' 5 s.
+    context.set_default_timeout(15_000)
     browser_login(page, system.web.url, username, system.demo_passwords[username])
     page.click("#btn-ready")
     page.wait_for_selector("#agent-state[data-state=ready]")
