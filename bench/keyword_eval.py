@@ -248,6 +248,27 @@ def main() -> None:
                     cells.append(f"{tp}-{fp}")
                 say(f"| {n_fill} | {'yes' if unk else 'no'} | " + " | ".join(cells) + " |")
 
+        say()
+        say(f"Sweep of the confirmation pass (pass 1 as above, all {len(files)} files): true-false hits")
+        say()
+        say("| pass 2 grammar | conf >= 0.5 | conf >= 0.9 |")
+        say("|---|---|---|")
+        big = spotter.with_config(confirm_fillers=3000)
+        for cohort_on in (True, False):
+            for n_fill in (200, 1000, 3000):
+                cells = []
+                for conf in (0.5, 0.9):
+                    variant = big.with_config(confirm_cohort=cohort_on, confirm_fillers=n_fill, confirm_conf=conf,
+                                              use_transcript=False)
+                    s = Score()
+                    for f in files:
+                        pcm, rate = audio[f]
+                        s.add(truth[f], [(h.code, h.keyword) for h in variant.decide(pcm, rate, pass1[f]).hits])
+                    tp, fp, _ = s.overall()
+                    cells.append(f"{tp}-{fp}")
+                what = f"keyword + {'cohort + ' if cohort_on else ''}{n_fill} fillers"
+                say(f"| {what} | " + " | ".join(cells) + " |")
+
     if not args.no_write:
         write_doc(out, args)
 

@@ -61,6 +61,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "max_listen_seconds": 10.0,   # the caller may speak this long at most
         "no_speech_seconds": 5.0,     # nobody speaks: go on to the queue
         "end_silence_ms": 1200,       # this much silence after speech ends the description
+        "keep_audio_dir": "",         # keep each description as <dir>/<ticket id>.wav (off when empty)
+        # Analysis (asr_models.analysis): free transcription for the ticket costs ~1/4 core
+        # per caller while they speak; keyword spotting alone ~1/20.
+        "transcript": True,
+        "voice": True,                # pitch / loudness evidence
+        "min_score": 0.6,             # suggestions scoring less are not shown
+        "lexicon_path": "",           # empty: asr_models/data/lexicon_<language>.json
     },
     "acd": {
         "queue": "helpdesk",

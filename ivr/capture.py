@@ -56,11 +56,21 @@ class ListenSettings:
     max_seconds: float = 10.0
     no_speech_seconds: float = 5.0
     end_silence_ms: int = 1200
+    keep_audio_dir: str = ""  # keep what was heard as <dir>/<ticket id>.wav (off when empty)
 
     @classmethod
     def from_config(cls, asr: dict) -> "ListenSettings":
         return cls(float(asr["max_listen_seconds"]), float(asr["no_speech_seconds"]),
-                   int(asr["end_silence_ms"]))
+                   int(asr["end_silence_ms"]), str(asr.get("keep_audio_dir") or ""))
+
+
+def endpoint_detector(settings: ListenSettings):
+    """When the caller has finished speaking (asr_models' energy endpointing)."""
+    from asr_models.recognizer import EndpointDetector
+
+    return EndpointDetector(trailing_silence_ms=settings.end_silence_ms,
+                            max_ms=int(settings.max_seconds * 1000),
+                            no_speech_ms=int(settings.no_speech_seconds * 1000))
 
 
 async def listen(ctx, analyzer: Any, settings: ListenSettings,
@@ -83,22 +93,43 @@ async def listen(ctx, analyzer: Any, settings: ListenSettings,
             ctx.media_bridge_id = bridge_id
             await tel.bridge(bridge_id, [ctx.channel_id, media_id])
             pending = bytearray()
+            heard = bytearray() if settings.keep_audio_dir else None
             with anyio.move_on_after(settings.max_seconds):
                 async for packet, _addr in sock:
-                    pending += slin_be_to_le(rtp_payload(packet))
-                    if len(pending) < FEED_BYTES:
-                        continue
-                    chunk = bytes(pending)
-                    pending.clear()
-                    await run_sync(session.feed, chunk)
-                    if endpoint.push(chunk):
+                    pcm = slin_be_to_le(rtp_payload(packet))
+                    pending += pcm
+                    if heard is not None:
+                        heard += pcm
+                    # End of speech is judged on every packet (cheap); the decoder gets
+                    # 200 ms at a time (a thread hop per packet would cost more).
+                    finished = endpoint.push(pcm)
+                    if len(pending) >= FEED_BYTES and not finished:
+                        chunk = bytes(pending)
+                        pending.clear()
+                        await run_sync(session.feed, chunk)
+                    if finished:
                         break
             if pending:
                 await run_sync(session.feed, bytes(pending))
+            if heard is not None and ctx.ticket_id is not None:
+                await run_sync(_keep, settings.keep_audio_dir, ctx.ticket_id, bytes(heard))
         finally:
             with anyio.CancelScope(shield=True):
                 await _unbridge(ctx)
         return await run_sync(session.finish)
+
+
+def _keep(folder: str, ticket_id: int, pcm: bytes) -> None:
+    import wave
+    from pathlib import Path
+
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path / f"{ticket_id}.wav"), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes(pcm)
 
 
 async def _unbridge(ctx) -> None:
@@ -114,36 +145,3 @@ async def _unbridge(ctx) -> None:
                     await coro
         except Exception as exc:  # a failed clean-up must not cost the caller the call
             log.warning("call %s: removing the listening channel failed: %s", ctx.channel_id, exc)
-
-
-class EnergyEndpoint:
-    """Decides when the caller has finished: speech was heard and then
-    ``end_silence_ms`` of quiet followed, or nothing was said for
-    ``no_speech_seconds``.  Energy threshold on 20 ms frames (telephone speech is
-    far above line noise; a recogniser's own endpointing would need a decode)."""
-
-    FRAME = 320  # bytes: 20 ms at 8 kHz, 16 bit
-
-    def __init__(self, settings: ListenSettings, threshold_dbfs: float = -42.0):
-        self._settings = settings
-        self._threshold = 32768.0 * 10 ** (threshold_dbfs / 20)
-        self._heard_ms = 0
-        self._silence_ms = 0
-        self._total_ms = 0
-
-    def push(self, pcm16le: bytes) -> bool:
-        samples = array("h", pcm16le[: len(pcm16le) - len(pcm16le) % 2])
-        for start in range(0, len(samples), self.FRAME // 2):
-            frame = samples[start:start + self.FRAME // 2]
-            if not frame:
-                break
-            rms = (sum(s * s for s in frame) / len(frame)) ** 0.5
-            self._total_ms += 20
-            if rms >= self._threshold:
-                self._heard_ms += 20
-                self._silence_ms = 0
-            else:
-                self._silence_ms += 20
-        if self._heard_ms >= 200 and self._silence_ms >= self._settings.end_silence_ms:
-            return True
-        return self._heard_ms < 200 and self._total_ms >= self._settings.no_speech_seconds * 1000

@@ -11,7 +11,7 @@ import logging
 from dataclasses import asdict, is_dataclass
 from typing import Any, Callable, Optional
 
-from ivr.capture import EnergyEndpoint, ListenSettings, listen
+from ivr.capture import ListenSettings, endpoint_detector, listen
 from ivr.telephony import ChannelGone
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def analysis_record(analysis: Any) -> dict[str, Any]:
 class SpeechAnalysis:
     def __init__(self, analyzer: Any, store: Callable[..., Any], settings: ListenSettings,
                  unavailable_reason: str = "",
-                 endpoint_factory: Callable[[ListenSettings], Any] = EnergyEndpoint):
+                 endpoint_factory: Callable[[ListenSettings], Any] = endpoint_detector):
         self._analyzer = analyzer
         self._store = store  # SensitivityService.record_analysis(ticket_id, **record)
         self.settings = settings

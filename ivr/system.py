@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -53,6 +54,7 @@ class System:
         self.call_center: Optional[CallCenter] = None
         self.sensitivity: Optional[SensitivityService] = None
         self.speech = None
+        self._warm_up: Optional[threading.Thread] = None
         self.asterisk = None
         self.ari_app = None
         self.web_app = None
@@ -100,10 +102,38 @@ class System:
         self.web.start()
         return self.web.url
 
+    def start_speech(self) -> None:
+        """The speech analysis of the callers' descriptions.  The model loads in a
+        background thread (it takes seconds); calls arriving before that wait for it
+        in their own worker thread.  A missing model is not fatal: every ticket then
+        says why it has no suggestions."""
+        asr = self.config["asr"]
+        if not asr["enabled"]:
+            return
+        from asr_models.analysis import Analyzer
+        from ivr.capture import ListenSettings
+        from ivr.speech import SpeechAnalysis
+
+        analyzer = Analyzer.from_config(asr)
+        if analyzer.store is None:
+            self._echo(f"speech analysis unavailable: {analyzer.unavailable_reason}")
+        self.speech = SpeechAnalysis(analyzer if analyzer.store is not None else None,
+                                     self.sensitivity.record_analysis, ListenSettings.from_config(asr),
+                                     unavailable_reason=analyzer.unavailable_reason)
+        if analyzer.store is not None:
+            self._warm_up = threading.Thread(target=self._load_model, args=(analyzer,),
+                                             name="asr-model-load")
+            self._warm_up.start()
+
+    def _load_model(self, analyzer) -> None:
+        reason = analyzer.warm_up()
+        if reason:
+            log.error("speech model could not be loaded: %s", reason)
+
     def start_ari(self, url: str, user: str, password: str) -> None:
         from ivr.app import load
 
-        self.ari_app = load(self.config, self.call_center, self.bus, url, user, password)
+        self.ari_app = load(self.config, self.call_center, self.bus, url, user, password, speech=self.speech)
         self.ari_app.start()
 
     # --- whole ------------------------------------------------------------------
@@ -111,6 +141,7 @@ class System:
         try:
             self.start_database()
             url, user, password = self.start_asterisk()
+            self.start_speech()
             self.start_web()
             self.start_ari(url, user, password)
             if wait_for_ari and not self.ari_app.wait_connected(wait_for_ari):
@@ -130,6 +161,9 @@ class System:
                 action()
             except Exception:
                 log.exception("stopping the %s failed", name)
+        if self._warm_up is not None:
+            self._warm_up.join()
+            self._warm_up = None
         self.ari_app = self.web = self.asterisk = None
 
     def _stop_web(self) -> None:

