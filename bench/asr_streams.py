@@ -60,6 +60,7 @@ for _p in (REPO, REPO / "tests", REPO / "bench"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
+import screenpop  # noqa: E402
 from screenpop import (BenchError, cpu_note, cpu_sample, loadavg, machine, md_table,  # noqa: E402
                        say, text_table, wait_for)
 
@@ -111,15 +112,9 @@ def voiced_span(pcm: bytes) -> tuple[int, int]:
 
 
 def ulaw_roundtrip(pcm: bytes) -> bytes:
-    from ivr.demo.peers import ulaw_encode
+    from ivr.demo.peers import ulaw_decode, ulaw_encode
 
-    table = []
-    for byte in range(256):  # G.711 mu-law decoding, as Asterisk does it
-        u = ~byte & 0xFF
-        t = ((u & 0x0F) << 3) + 0x84
-        t <<= (u & 0x70) >> 4
-        table.append((0x84 - t) if u & 0x80 else (t - 0x84))
-    return array.array("h", [table[b] for b in ulaw_encode(pcm)]).tobytes()
+    return ulaw_decode(ulaw_encode(pcm))
 
 
 def rss_kib() -> int:
@@ -671,20 +666,7 @@ def render(steps, offline, silence, model_mib, info, command, started, duration,
 
 
 def write_doc(section: str, path: Path = DOC) -> None:
-    """Replace this bench's section (between BEGIN and END) or append it; the rest is kept.
-    (screenpop.write_doc is bound to the screen-pop markers: not reusable.)"""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        text = "# Performance\n\nMeasurements written by the scripts in `bench/`.\n"
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: section, text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    tmp = path.with_name(path.name + ".asr_streams.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    screenpop.write_doc(section, path, BEGIN, END)
 
 
 # --------------------------------------------------------------------------- main

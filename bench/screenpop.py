@@ -913,13 +913,15 @@ def render_section(results: list[Result], info: dict[str, str], command: str, st
     return "\n".join(lines)
 
 
-def write_doc(section: str, path: Path = DOC) -> None:
+def write_doc(section: str, path: Path = DOC, begin: str = BEGIN, end: str = END) -> None:
+    """Replace one bench's section of docs/performance.md (between its markers), or
+    append it; the other sections are kept."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         text = "# Performance\n\nMeasurements written by the scripts in `bench/`.\n"
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
     if pattern.search(text):
         text = pattern.sub(lambda _m: section, text, count=1)
     else:

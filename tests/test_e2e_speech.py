@@ -42,15 +42,9 @@ def samples(path) -> list[int]:
 
 
 def ulaw_roundtrip(values: list[int]) -> list[int]:
-    from ivr.demo.peers import ulaw_encode
+    from ivr.demo.peers import ulaw_decode, ulaw_encode
 
-    table = []
-    for byte in range(256):  # G.711 mu-law decoding, as Asterisk does it
-        u = ~byte & 0xFF
-        t = ((u & 0x0F) << 3) + 0x84
-        t <<= (u & 0x70) >> 4
-        table.append((0x84 - t) if u & 0x80 else (t - 0x84))
-    return [table[b] for b in ulaw_encode(array.array("h", values).tobytes())]
+    return list(array.array("h", ulaw_decode(ulaw_encode(array.array("h", values).tobytes()))))
 
 
 def best_match(heard: list[int], sent: list[int]) -> float:

@@ -110,6 +110,23 @@ def ulaw_encode(pcm: bytes) -> bytes:
     return bytes(out)
 
 
+def _ulaw_table() -> list[int]:
+    table = []
+    for byte in range(256):
+        u = ~byte & 0xFF
+        t = (((u & 0x0F) << 3) + 0x84) << ((u & 0x70) >> 4)
+        table.append((0x84 - t) if u & 0x80 else (t - 0x84))
+    return table
+
+
+_ULAW = _ulaw_table()
+
+
+def ulaw_decode(data: bytes) -> bytes:
+    """G.711 mu-law to 16-bit signed little-endian PCM, as Asterisk decodes it."""
+    return struct.pack(f"<{len(data)}h", *(_ULAW[b] for b in data))
+
+
 def read_wav_ulaw(path: Path | str) -> bytes:
     """The audio of an 8 kHz mono 16-bit WAV file (e.g. from ivr.prompts), mu-law encoded."""
     with wave.open(str(path), "rb") as wav:
