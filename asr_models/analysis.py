@@ -34,7 +34,7 @@ from asr_models.lexicon import Lexicon, load_lexicon
 from asr_models.models import ModelNotFound, ModelStore, find_model
 from asr_models.recognizer import CHUNK_MS, NON_WORD, Result, StreamRecognizer, Word
 from asr_models.spotting import KeywordHit, Spotter, SpotterConfig
-from asr_models.voice import VoiceBaseline, VoiceProfile, compare, voice_profile
+from asr_models.voice import PitchTracker, VoiceBaseline, VoiceProfile, compare, voice_profile
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +163,7 @@ class AnalysisSession:
         self._free: StreamRecognizer | None = None
         self._cpu = 0.0
         self._result: Analysis | None = None
+        self._pitch = PitchTracker(self.sample_rate) if analyzer.settings["voice"] else None
         if analyzer.store is None or analyzer.spotter is None:
             self._error = analyzer.unavailable_reason or "speech recognition is not configured"
             return
@@ -183,6 +184,12 @@ class AnalysisSession:
         if self._result is not None:
             return
         self._pcm += pcm16le
+        if self._pitch is not None:
+            try:
+                self._pitch.push(pcm16le)
+            except Exception as exc:  # noqa: BLE001 - voice figures are optional evidence
+                log.warning("pitch tracking failed: %s", exc)
+                self._pitch = None
         if self._error:
             return
         start = time.process_time()
@@ -221,7 +228,7 @@ class AnalysisSession:
         timings: dict[str, float] = {}
         if a.settings["voice"] and pcm:
             start = time.process_time()
-            profile = voice_profile(pcm, self.sample_rate)
+            profile = voice_profile(pcm, self.sample_rate, tracker=self._pitch)
             flags = compare(profile, self.baseline, a.lexicon.language)
             voice = {"profile": profile.__dict__, "raised_voice": flags.raised_voice,
                      "low_flat_voice": flags.low_flat_voice, "baseline": flags.baseline, "figures": flags.figures}

@@ -52,29 +52,53 @@ def _dbfs(energy: float) -> float:
     return 10 * math.log10(energy / (32768.0 ** 2)) if energy > 0 else -120.0
 
 
-def track_pitch(pcm16le: bytes, sample_rate: int = 8000, fmin: float = 60.0, fmax: float = 450.0,
-                frame_ms: float = 40.0, hop_ms: float = 20.0, threshold: float = 0.2,
-                min_dbfs: float = -50.0, min_run: int = 3) -> list[PitchFrame]:
-    """F0 per frame (YIN) of 16-bit little-endian mono PCM."""
-    x = [float(s) for s in _samples(pcm16le)]
-    n = len(x)
-    win = int(sample_rate * frame_ms / 1000)
-    hop = int(sample_rate * hop_ms / 1000)
-    tau_min = max(2, int(sample_rate / fmax))
-    tau_max = min(win - 1, int(math.ceil(sample_rate / fmin)))
-    if n < win + tau_max:
-        return []
-    sq = [0.0]                                  # prefix sums of squares
-    for v in x:
-        sq.append(sq[-1] + v * v)
-    frames: list[PitchFrame] = []
-    for start in range(0, n - win - tau_max + 1, hop):
+class PitchTracker:
+    """F0 per frame (YIN) of 16-bit little-endian mono PCM, computed as the audio
+    arrives: ``push`` analyses every frame whose window is complete, so at the end
+    of an utterance only the voicing decision is left to do (the IVR's end of
+    speech to suggestion delay does not pay for the whole utterance)."""
+
+    def __init__(self, sample_rate: int = 8000, fmin: float = 60.0, fmax: float = 450.0,
+                 frame_ms: float = 40.0, hop_ms: float = 20.0, threshold: float = 0.2,
+                 min_dbfs: float = -50.0, min_run: int = 3):
+        self.sample_rate = sample_rate
+        self.win = int(sample_rate * frame_ms / 1000)
+        self.hop = int(sample_rate * hop_ms / 1000)
+        self.tau_min = max(2, int(sample_rate / fmax))
+        self.tau_max = min(self.win - 1, int(math.ceil(sample_rate / fmin)))
+        self.threshold = threshold
+        self.min_dbfs = min_dbfs
+        self.min_run = min_run
+        self._x: list[float] = []
+        self._sq = [0.0]                      # prefix sums of squares
+        self._next = 0                        # start of the next frame to analyse
+        self._odd = b""
+        self._frames: list[PitchFrame] = []
+
+    def push(self, pcm16le: bytes) -> None:
+        data = self._odd + bytes(pcm16le)
+        cut = len(data) - len(data) % 2
+        self._odd = data[cut:]
+        sq = self._sq
+        for v in _samples(data[:cut]):
+            f = float(v)
+            self._x.append(f)
+            sq.append(sq[-1] + f * f)
+        n = len(self._x)
+        while self._next + self.win + self.tau_max <= n:
+            self._frames.append(self._frame(self._next))
+            self._next += self.hop
+
+    def frames(self) -> list[PitchFrame]:
+        return _voicing(self._frames, self.min_run)
+
+    def _frame(self, start: int) -> PitchFrame:
+        x, sq, win, tau_min, tau_max = self._x, self._sq, self.win, self.tau_min, self.tau_max
         energy = (sq[start + win] - sq[start]) / win
         level = _dbfs(energy)
-        t = (start + win / 2) / sample_rate
-        if level < min_dbfs:
-            frames.append(PitchFrame(t, None, level, 1.0))
-            continue
+        t = (start + win / 2) / self.sample_rate
+        if level < self.min_dbfs:
+            return PitchFrame(t, None, level, 1.0)
         ref = x[start:start + win]
         e0 = sq[start + win] - sq[start]
         d = [0.0] * (tau_max + 1)
@@ -91,15 +115,14 @@ def track_pitch(pcm16le: bytes, sample_rate: int = 8000, fmin: float = 60.0, fma
         best = None
         tau = tau_min
         while tau <= tau_max:
-            if cmnd[tau] < threshold:
+            if cmnd[tau] < self.threshold:
                 while tau + 1 <= tau_max and cmnd[tau + 1] < cmnd[tau]:
                     tau += 1
                 best = tau
                 break
             tau += 1
         if best is None:
-            frames.append(PitchFrame(t, None, level, min(cmnd[tau_min:]) if tau_max >= tau_min else 1.0))
-            continue
+            return PitchFrame(t, None, level, min(cmnd[tau_min:]) if tau_max >= tau_min else 1.0)
         # parabolic interpolation around the dip
         if tau_min < best < tau_max:
             a, b, c = cmnd[best - 1], cmnd[best], cmnd[best + 1]
@@ -107,8 +130,16 @@ def track_pitch(pcm16le: bytes, sample_rate: int = 8000, fmin: float = 60.0, fma
             shift = 0.5 * (a - c) / denom if denom > 0 else 0.0
         else:
             shift = 0.0
-        frames.append(PitchFrame(t, sample_rate / (best + shift), level, cmnd[best]))
-    return _voicing(frames, min_run)
+        return PitchFrame(t, self.sample_rate / (best + shift), level, cmnd[best])
+
+
+def track_pitch(pcm16le: bytes, sample_rate: int = 8000, fmin: float = 60.0, fmax: float = 450.0,
+                frame_ms: float = 40.0, hop_ms: float = 20.0, threshold: float = 0.2,
+                min_dbfs: float = -50.0, min_run: int = 3) -> list[PitchFrame]:
+    """F0 per frame (YIN) of a whole utterance."""
+    tracker = PitchTracker(sample_rate, fmin, fmax, frame_ms, hop_ms, threshold, min_dbfs, min_run)
+    tracker.push(pcm16le)
+    return tracker.frames()
 
 
 def _voicing(frames: list[PitchFrame], min_run: int) -> list[PitchFrame]:
@@ -161,8 +192,14 @@ def _percentile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
 
 
-def voice_profile(pcm16le: bytes, sample_rate: int = 8000, min_voiced_s: float = 0.2) -> VoiceProfile:
-    frames = track_pitch(pcm16le, sample_rate)
+def voice_profile(pcm16le: bytes, sample_rate: int = 8000, min_voiced_s: float = 0.2,
+                  tracker: "PitchTracker | None" = None) -> VoiceProfile:
+    """Pitch and loudness figures of an utterance; ``tracker`` is one that was
+    already fed this audio as it arrived (then only the voicing pass is left)."""
+    if tracker is None:
+        tracker = PitchTracker(sample_rate)
+        tracker.push(pcm16le)
+    frames = tracker.frames()
     duration = len(pcm16le) / 2 / sample_rate
     voiced = [f for f in frames if f.f0 is not None]
     hop = frames[1].time - frames[0].time if len(frames) > 1 else 0.02

@@ -103,3 +103,23 @@ def test_population_default_is_conservative():
     assert compare(profile(320)).raised_voice
     assert compare(profile(85, spread=0.9)).low_flat_voice
     assert not compare(VoiceProfile(1.0, 0.0)).any                        # nothing voiced
+
+
+def test_pitch_tracked_as_audio_arrives_equals_the_whole_utterance():
+    """The IVR feeds 200 ms at a time (odd sizes too); the frames must be those of
+    the whole utterance, so the end of speech only pays for the voicing pass."""
+    import math
+    import struct
+
+    from asr_models.voice import PitchTracker, track_pitch
+
+    pcm = b"".join(struct.pack("<h", int(6000 * math.sin(2 * math.pi * 180 * n / 8000)
+                                         + 2000 * math.sin(2 * math.pi * 360 * n / 8000)))
+                   for n in range(16000))
+    tracker = PitchTracker()
+    for i in range(0, len(pcm), 3201):
+        tracker.push(pcm[i:i + 3201])
+    streamed = [(f.time, f.f0) for f in tracker.frames()]
+    assert streamed == [(f.time, f.f0) for f in track_pitch(pcm)]
+    voiced = [f0 for _, f0 in streamed if f0]
+    assert voiced and abs(sorted(voiced)[len(voiced) // 2] - 180) < 180 * 0.03
