@@ -91,7 +91,7 @@ async def listen(ctx, analyzer: Any, settings: ListenSettings,
             ctx.media_channel_id = media_id
             await tel.external_media(media_id, f"127.0.0.1:{port}", "slin")
             ctx.media_bridge_id = bridge_id
-            await tel.bridge(bridge_id, [ctx.channel_id, media_id])
+            await _join(tel, bridge_id, ctx.channel_id, media_id)
             pending = bytearray()
             heard = bytearray() if settings.keep_audio_dir else None
             with anyio.move_on_after(settings.max_seconds):
@@ -117,6 +117,23 @@ async def listen(ctx, analyzer: Any, settings: ListenSettings,
             with anyio.CancelScope(shield=True):
                 await _unbridge(ctx)
         return await run_sync(session.finish)
+
+
+async def _join(tel, bridge_id: str, caller_id: str, media_id: str, attempts: int = 20) -> None:
+    """Put the caller and the listening channel in one bridge.  Under load the new
+    external-media channel may not have entered the application yet when we add it
+    (Asterisk answers 422, which the port reports as ChannelGone): try again for a
+    moment rather than mistake it for the caller hanging up."""
+    from ivr.telephony import ChannelGone
+
+    for attempt in range(attempts):
+        try:
+            await tel.bridge(bridge_id, [caller_id, media_id])
+            return
+        except ChannelGone:
+            if attempt == attempts - 1:
+                raise RuntimeError("the listening channel could not join the caller") from None
+            await anyio.sleep(0.1)
 
 
 def _keep(folder: str, ticket_id: int, pcm: bytes) -> None:

@@ -25,6 +25,7 @@ class FakeTelephony:
     def __init__(self):
         self.ops: list[tuple] = []
         self.fail_on: set[str] = set()
+        self.bridge_not_ready = 0  # how many bridge calls answer 422 first
         self.live: set[str] = set()
 
     def _op(self, name, *args):
@@ -41,7 +42,12 @@ class FakeTelephony:
     async def ring(self, cid): self._op("ring", cid)
     async def originate(self, cid, endpoint, app_args, caller_id, timeout):
         self._op("originate", cid, endpoint, app_args, caller_id)
-    async def bridge(self, bid, cids): self._op("bridge", bid, tuple(cids))
+    async def bridge(self, bid, cids):
+        self._op("bridge", bid, tuple(cids))
+        if self.bridge_not_ready:
+            self.bridge_not_ready -= 1
+            from ivr.telephony import ChannelGone
+            raise ChannelGone("bridges.addChannel: HTTP 422")
     async def external_media(self, cid, host, fmt): self._op("external_media", cid, host, fmt)
     async def destroy_bridge(self, bid): self._op("destroy_bridge", bid)
     async def list_channel_ids(self): return set(self.live)
@@ -310,14 +316,15 @@ async def test_description_is_streamed_to_the_analyzer_and_stored(fast_config, c
     audio = tone + b"\0\0" * 8000
     async with anyio.create_task_group() as tg:
         h = Harness(fast_config, call_center, tg, speech=speech)
+        h.tel.bridge_not_ready = 2  # the media channel is not in the application yet, twice
         await h.dial_in()
         h.keys("c1", "100100#")
         await h.finish_prompt("c1", "describe_problem")
         await h.until(lambda: h.tel.named("external_media"))
         (_, media_id, host, fmt) = h.tel.named("external_media")[0]
         assert fmt == "slin" and host.startswith("127.0.0.1:")
-        await h.until(lambda: h.tel.named("bridge"))
-        assert h.tel.named("bridge")[0][2] == ("c1", media_id)
+        await h.until(lambda: len(h.tel.named("bridge")) == 3)
+        assert h.tel.named("bridge")[-1][2] == ("c1", media_id)
         h.send("StasisStart", media_id)  # the media channel enters the app: routed to the call, not hung up
         port = int(host.rsplit(":", 1)[1])
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:

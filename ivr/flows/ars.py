@@ -169,9 +169,15 @@ class DescribingProblem(State):
                 await ctx.play("describe_problem")
                 return None
             self.listening = True
+            # However listening ends, the caller is not left waiting here.
+            ctx.start_timer("describe", ctx.speech.settings.max_seconds + 8)
             ctx.spawn(self._listen, ctx)
             return None
         if isinstance(event, ServiceEvent) and event.type == "described":
+            ctx.cancel_timer("describe")
+            return await _enqueue(ctx, None)
+        if isinstance(event, Timer) and event.name == "describe":
+            ctx.log.warning("call %s: no analysis in time; queueing without it", ctx.channel_id)
             return await _enqueue(ctx, None)
         return None
 
