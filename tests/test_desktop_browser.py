@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import select
 
 from db.models import Customer
-from support.desktop import BROWSER_TIMEOUT_MS, browser_login, chromium, make_stack, new_page, place_call, \
-    running_server
+from support.desktop import BROWSER_TIMEOUT_MS, PageProblems, browser_login, chromium, make_stack, new_page, \
+    place_call, running_server, wait_websocket
 
 pytestmark = pytest.mark.browser
 
@@ -37,28 +37,8 @@ def server(stack):
         yield srv
 
 
-class PageProblems:
-    """Collects console errors (CSP violations show up there) and page errors."""
-
-    def __init__(self):
-        self.items: list[str] = []
-
-    # The 409 of "Ready while ringing" and the 400 of an empty resolution are expected.
-    EXPECTED = re.compile(r"Failed to load resource: .* status of (409|400) ")
-
-    def watch(self, page):
-        page.on("console", lambda msg: msg.type == "error" and not self.EXPECTED.search(msg.text)
-                and self.items.append(f"console: {msg.text}"))
-        page.on("pageerror", lambda exc: self.items.append(f"pageerror: {exc}"))
-        return page
-
-
-def wait_websocket(page):
-    from playwright.sync_api import expect
-
-    connection = page.locator("#connection")
-    expect(connection).to_have_attribute("data-connected", "true")
-    expect(connection).to_have_attribute("data-transport", "websocket")
+# The 409 of "Ready while ringing" and the 400 of an empty resolution are expected.
+EXPECTED_ERRORS = r"Failed to load resource: .* status of (409|400) "
 
 
 def card_fields(card) -> dict[str, str]:
@@ -71,7 +51,7 @@ def test_screenpop_ticket_and_resolve(stack, server, browser):
 
     cc = stack.call_center
     agent1 = stack.user_id("agent1")
-    problems = PageProblems()
+    problems = PageProblems(EXPECTED_ERRORS)
     ctx1, page1 = new_page(browser)
     ctx2, page2 = new_page(browser)
     try:
@@ -199,7 +179,7 @@ def test_screenpop_ticket_and_resolve(stack, server, browser):
 def test_supervisor_sees_states_live(stack, server, browser):
     from playwright.sync_api import expect
 
-    problems = PageProblems()
+    problems = PageProblems(EXPECTED_ERRORS)
     ctx, page = new_page(browser)
     try:
         problems.watch(page)

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import select
 
 from db.models import Customer
-from support.desktop import BROWSER_TIMEOUT_MS, browser_login, chromium, make_stack, new_page, place_call, \
-    running_server
+from support.desktop import BROWSER_TIMEOUT_MS, PageProblems, browser_login, chromium, make_stack, new_page, \
+    place_call, running_server, wait_websocket
 
 pytestmark = pytest.mark.browser
 
@@ -39,16 +39,6 @@ def server(stack):
         yield srv
 
 
-class Problems:
-    def __init__(self):
-        self.items: list[str] = []
-
-    def watch(self, page):
-        page.on("console", lambda msg: msg.type == "error" and self.items.append(f"console: {msg.text}"))
-        page.on("pageerror", lambda exc: self.items.append(f"pageerror: {exc}"))
-        return page
-
-
 def service(stack):
     return stack.sensitivity
 
@@ -56,14 +46,6 @@ def service(stack):
 def hong(stack) -> int:
     with stack.sessions() as s:
         return s.scalar(select(Customer.id).where(Customer.pin == "100100"))
-
-
-def ready(page):
-    from playwright.sync_api import expect
-
-    connection = page.locator("#connection")
-    expect(connection).to_have_attribute("data-connected", "true")
-    expect(connection).to_have_attribute("data-transport", "websocket")
 
 
 def call_with_analysis(stack, customer, agent_id, channel, **analysis):
@@ -84,7 +66,7 @@ def test_suggestion_accept_next_pop_and_trainee(stack, server, browser):
     cc = stack.call_center
     agent1, trainee = stack.user_id("agent1"), stack.user_id("trainee1")
     customer = hong(stack)
-    problems = Problems()
+    problems = PageProblems()
     ctx, page = new_page(browser)
     tctx, tpage = new_page(browser)
     try:
@@ -92,8 +74,8 @@ def test_suggestion_accept_next_pop_and_trainee(stack, server, browser):
         problems.watch(tpage)
         browser_login(page, server.url, "agent1", stack.passwords["agent1"])
         browser_login(tpage, server.url, "trainee1", stack.passwords["trainee1"])
-        ready(page)
-        ready(tpage)
+        wait_websocket(page)
+        wait_websocket(tpage)
         page.click("#btn-ready")
         expect(page.locator("#agent-state")).to_have_attribute("data-state", "ready")
 
@@ -173,13 +155,13 @@ def test_suggestion_accept_next_pop_and_trainee(stack, server, browser):
 def test_code_table_search_select_and_save(stack, server, browser):
     from playwright.sync_api import expect
 
-    problems = Problems()
+    problems = PageProblems()
     agent1 = stack.user_id("agent1")
     ctx, page = new_page(browser)
     try:
         problems.watch(page)
         browser_login(page, server.url, "agent1", stack.passwords["agent1"])
-        ready(page)
+        wait_websocket(page)
         save = page.locator("#btn-save-codes")
         expect(save).to_be_disabled()  # no call yet
         options = page.locator("#code-picker .code-option")
@@ -233,7 +215,7 @@ def test_code_table_search_select_and_save(stack, server, browser):
 def test_ticket_screen_codes_history_and_escaping(stack, server, browser):
     from playwright.sync_api import expect
 
-    problems = Problems()
+    problems = PageProblems()
     agent1 = stack.user_id("agent1")
     customer = hong(stack)
     old = place_call(stack.call_center, customer_id=customer, agent_id=agent1, answer=True)

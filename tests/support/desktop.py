@@ -3,6 +3,7 @@ the app, a background web server on a free loopback port, calls, and Chromium.""
 from __future__ import annotations
 
 import contextlib
+import re
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,3 +158,30 @@ def browser_login(page, base_url: str, username: str, password: str) -> None:
     page.fill("#password", password)
     page.click("#btn-login")
     page.wait_for_selector("#current-user")
+
+
+class PageProblems:
+    """Collects a page's console errors (CSP violations show up there) and page
+    errors; console errors matching ``expected`` (a regex) are not problems."""
+
+    def __init__(self, expected: Optional[str] = None):
+        self.items: list[str] = []
+        self._expected = re.compile(expected) if expected else None
+
+    def watch(self, page):
+        page.on("console", lambda msg: msg.type == "error" and not self._is_expected(msg.text)
+                and self.items.append(f"console: {msg.text}"))
+        page.on("pageerror", lambda exc: self.items.append(f"pageerror: {exc}"))
+        return page
+
+    def _is_expected(self, text: str) -> bool:
+        return bool(self._expected and self._expected.search(text))
+
+
+def wait_websocket(page) -> None:
+    """The desktop's Socket.IO connection is up, on the websocket transport."""
+    from playwright.sync_api import expect
+
+    connection = page.locator("#connection")
+    expect(connection).to_have_attribute("data-connected", "true")
+    expect(connection).to_have_attribute("data-transport", "websocket")
