@@ -134,16 +134,13 @@ class CallCenter:
         (``cti.sensitivity.pop_block``); for other roles the key is absent."""
         now = self._now()
         with self._sessions.begin() as s:
-            call = self._call(s, channel_id)
-            agent = self._agent(s, agent_id)
-            self._set_agent_state(s, agent, agent_state.on_call_event(agent.state, "offer"), "", now)
-            ticket = s.get(Ticket, call.ticket_id)
+            call, agent, ticket = self._agent_call_event(s, channel_id, agent_id, "offer", "", now)
             queue = s.get(Queue, call.queue_id) if call.queue_id else None
             self._move(s, ticket, "offered", now, user_id=agent.id, detail={"agent": agent.username})
             call.agent_id = agent.id
             call.outcome = "ringing"
             customer = ticket.customer
-            waited = (now - call.queued_at).total_seconds() if call.queued_at else 0.0
+            waited = _waited(call, now)
             pop = {
                 "type": "call",
                 "queue": queue.title or queue.name if queue else "",
@@ -168,15 +165,12 @@ class CallCenter:
     def answered(self, channel_id: str, agent_id: int) -> None:
         now = self._now()
         with self._sessions.begin() as s:
-            call = self._call(s, channel_id)
-            agent = self._agent(s, agent_id)
-            self._set_agent_state(s, agent, agent_state.on_call_event(agent.state, "answer"), "", now)
-            ticket = s.get(Ticket, call.ticket_id)
+            call, agent, ticket = self._agent_call_event(s, channel_id, agent_id, "answer", "", now)
             ticket.agent_id = agent.id
             self._move(s, ticket, "answered", now, user_id=agent.id)
             call.answered_at = now
             call.outcome = "talking"
-            call.wait_seconds = (now - call.queued_at).total_seconds() if call.queued_at else 0.0
+            call.wait_seconds = _waited(call, now)
             ticket_id = ticket.id
         self._publish_agent(agent_id, AgentState.TALKING, "")
         self._bus.publish(events.TICKET_UPDATED, {"ticket_id": ticket_id, "status": "in_progress",
@@ -186,11 +180,7 @@ class CallCenter:
         """The agent let the call ring out: back to the queue, agent NOT_READY."""
         now = self._now()
         with self._sessions.begin() as s:
-            call = self._call(s, channel_id)
-            agent = self._agent(s, agent_id)
-            new = agent_state.on_call_event(agent.state, "no_answer")
-            self._set_agent_state(s, agent, new, "no answer", now)
-            ticket = s.get(Ticket, call.ticket_id)
+            call, agent, ticket = self._agent_call_event(s, channel_id, agent_id, "no_answer", "no answer", now)
             self._move(s, ticket, "no_answer", now, user_id=agent.id)
             call.agent_id = None
             call.outcome = "queued"
@@ -217,7 +207,7 @@ class CallCenter:
                     freed_agent = self._free_agent(s, call.agent_id, "offer_cancelled", now)
                 call.outcome = "lost" if reason == "pbx_lost" else "abandoned"
                 if call.queued_at:
-                    call.wait_seconds = (now - call.queued_at).total_seconds()
+                    call.wait_seconds = _waited(call, now)
                 if ticket is not None and tickets.is_open(ticket.status):
                     if reason == "pbx_lost":
                         self._record(s, ticket, "lost", now, detail={"reason": reason})
@@ -344,6 +334,15 @@ class CallCenter:
         self._bus.publish(events.AGENT_STATE, {"agent_id": agent_id, "state": AgentState(state).value,
                                                "reason": reason})
 
+    def _agent_call_event(self, s: Session, channel_id: str, agent_id: int, event: str, reason: str,
+                          now: dt.datetime) -> tuple[CallRecord, User, Ticket]:
+        """Load a call, its ticket and the agent, and move the agent on a call event
+        (raises InvalidTransition when the agent is not in a state for it)."""
+        call = self._call(s, channel_id)
+        agent = self._agent(s, agent_id)
+        self._set_agent_state(s, agent, agent_state.on_call_event(agent.state, event), reason, now)
+        return call, agent, s.get(Ticket, call.ticket_id)
+
     def _free_agent(self, s: Session, agent_id: int, event: str, now: dt.datetime):
         agent = s.get(User, agent_id)
         if agent is None:
@@ -403,6 +402,11 @@ class CallCenter:
                         ticket.incident_id if ticket else None, customer.id if customer else None,
                         customer.name if customer else "", call.caller_number, call.caller_name,
                         call.queued_at)
+
+
+def _waited(call: CallRecord, now: dt.datetime) -> float:
+    """Seconds the caller has waited in the queue (0 if never queued)."""
+    return (now - call.queued_at).total_seconds() if call.queued_at else 0.0
 
 
 def _ticket_row(t: Ticket) -> dict[str, Any]:
