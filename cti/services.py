@@ -180,7 +180,8 @@ class CallCenter:
         """The agent let the call ring out: back to the queue, agent NOT_READY."""
         now = self._now()
         with self._sessions.begin() as s:
-            call, agent, ticket = self._agent_call_event(s, channel_id, agent_id, "no_answer", "no answer", now)
+            call, agent, ticket = self._agent_call_event(s, channel_id, agent_id, "no_answer", "no answer",
+                                                         now)
             self._move(s, ticket, "no_answer", now, user_id=agent.id)
             call.agent_id = None
             call.outcome = "queued"

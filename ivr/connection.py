@@ -16,7 +16,7 @@ import anyio
 import asyncari
 
 from ivr.ari_events import SUBSCRIBED_EVENTS, AriEvent
-from ivr.telephony import AriTelephony, reset_client_caches
+from ivr.telephony import AriTelephony
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +32,10 @@ class _RawEvent:
 async def _process_raw(client, msg: dict[str, Any]) -> None:
     """Replaces asyncari's Client.process_ws: hand the JSON to the listeners and do
     nothing else.  asyncari's version wraps every event in Channel/Bridge objects
-    (class-level caches, see telephony.reset_client_caches) and formats a debug
-    dump of each event even with debug logging off — about 17 % of the ARI loop's
-    CPU in bench/screenpop.py's profile."""
+    kept in class-level caches bound to the client that made them (after a
+    reconnection, a channel that survived tripped an assertion and killed the new
+    connection), and formats a debug dump of each event even with debug logging
+    off: about 17 % of the ARI loop's CPU in bench/screenpop.py's profile."""
     event = _RawEvent(msg)
     listeners = list(client.event_listeners.get(msg.get("type"), ())) + \
         list(client.event_listeners.get("*", ()))
@@ -87,7 +88,6 @@ class AriSupervisor:
             delay = min(delay * 2, self._backoff_max)
 
     async def _session(self) -> None:
-        reset_client_caches()
         async with asyncari.connect(self.url, self.app, self._user, self._password) as client:
             client.process_ws = types.MethodType(_process_raw, client)
             telephony = AriTelephony(client, self.app)

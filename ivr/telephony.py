@@ -36,20 +36,6 @@ class Telephony(Protocol):
     async def startup_time(self) -> Optional[str]: ...
 
 
-def reset_client_caches() -> None:
-    """Forget asyncari's per-class object caches.
-
-    asyncari keeps Channel/Bridge/... objects in class-level caches bound to the
-    client that created them; after a reconnection the same channel id arriving
-    through the new client trips an assertion and kills the event reader.  Each
-    connection therefore starts with empty caches."""
-    from asyncari import model
-
-    for cls in set(model.CLASS_MAP.values()):
-        cls.cache = None
-        cls.active = None
-
-
 class AriTelephony:
     """Telephony over an asyncari client.
 
