@@ -32,7 +32,7 @@ from typing import Any, Sequence
 
 from asr_models.lexicon import Lexicon, load_lexicon
 from asr_models.models import ModelNotFound, ModelStore, find_model
-from asr_models.recognizer import CHUNK_MS, NON_WORD, Result, StreamRecognizer, Word
+from asr_models.recognizer import CHUNK_MS, NON_WORD, EndpointDetector, Result, StreamRecognizer, Word
 from asr_models.spotting import KeywordHit, Spotter, SpotterConfig
 from asr_models.voice import PitchTracker, VoiceBaseline, VoiceProfile, compare, voice_profile
 
@@ -51,6 +51,10 @@ DEFAULTS: dict[str, Any] = {
     "min_conf": 0.9,
     "confirm_fillers": 1000,
     "confirm_conf": 0.5,
+    # Silence before the caller starts speaking is not decoded (it costs the decoder
+    # nearly as much as speech); this much audio before the first loud frame is.
+    # Negative: decode everything.
+    "preroll_ms": 500,
 }
 
 
@@ -145,6 +149,13 @@ def _reason(exc: BaseException) -> str:
     return f"recognition error: {type(exc).__name__}: {exc}"[:300]
 
 
+def _speech_gate(sample_rate: int) -> EndpointDetector:
+    """Energy detector used only for where the first speech frame is."""
+    never = 10 ** 9
+    return EndpointDetector(min_speech_ms=never, trailing_silence_ms=never, max_ms=never,
+                            no_speech_ms=never, sample_rate=sample_rate)
+
+
 class AnalysisSession:
     """One caller's utterance.  feed()/finish() from one thread at a time; never raise."""
 
@@ -164,6 +175,7 @@ class AnalysisSession:
         self._cpu = 0.0
         self._result: Analysis | None = None
         self._pitch = PitchTracker(self.sample_rate) if analyzer.settings["voice"] else None
+        self._gate = _speech_gate(self.sample_rate) if analyzer.settings["preroll_ms"] >= 0 else None
         if analyzer.store is None or analyzer.spotter is None:
             self._error = analyzer.unavailable_reason or "speech recognition is not configured"
             return
@@ -194,13 +206,32 @@ class AnalysisSession:
             return
         start = time.process_time()
         try:
-            while len(self._pcm) - self._fed >= self._step:
-                self._push(bytes(self._pcm[self._fed:self._fed + self._step]))
-                self._fed += self._step
+            if self._gate is None or self._open_gate(pcm16le):
+                while len(self._pcm) - self._fed >= self._step:
+                    self._push(bytes(self._pcm[self._fed:self._fed + self._step]))
+                    self._fed += self._step
         except Exception as exc:  # noqa: BLE001
             log.warning("recogniser failed: %s", exc)
             self._error = _reason(exc)
         self._cpu += time.process_time() - start
+
+    def _open_gate(self, pcm16le: bytes) -> bool:
+        """Until the caller makes a sound, only the last ``preroll_ms`` of audio is
+        kept for the decoders.  The decision depends on the audio only, not on how
+        it was cut into feeds, so a live call and an offline decode of what it heard
+        give the same result."""
+        gate = self._gate
+        gate.feed(pcm16le)
+        if gate.first_speech_ms is None:
+            return False
+        self._gate = None
+        preroll = self.analyzer.settings["preroll_ms"]
+        skip_ms = max(0, gate.first_speech_ms - preroll) // CHUNK_MS * CHUNK_MS
+        self._fed = min(len(self._pcm), self.sample_rate * skip_ms // 1000 * 2)
+        for rec in (self._keyword, self._free):
+            if rec is not None:
+                rec.start_at(skip_ms / 1000)
+        return True
 
     def _push(self, chunk: bytes) -> None:
         assert self._keyword is not None
@@ -241,6 +272,13 @@ class AnalysisSession:
             base.reason = "no audio received"
             return base
         start = time.process_time()
+        if self._gate is not None:   # never opened: nobody spoke; decode the end only
+            self._gate = None
+            keep = self.sample_rate * max(0, self.analyzer.settings["preroll_ms"]) // 1000 * 2
+            self._fed = max(0, len(pcm) - keep) // self._step * self._step
+            for rec in (self._keyword, self._free):
+                if rec is not None:
+                    rec.start_at(self._fed / 2 / self.sample_rate)
         if len(self._pcm) - self._fed > 0:
             self._push(bytes(self._pcm[self._fed:len(pcm)]))
             self._fed = len(pcm)

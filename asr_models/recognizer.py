@@ -16,12 +16,12 @@ same 20 ms chunks as a call's audio, for tests and benchmarks.
 from __future__ import annotations
 
 import json
-import math
 import re
 import wave
-from array import array
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
+
+import numpy as np
 
 from asr_models.models import quiet_vosk
 
@@ -55,8 +55,8 @@ class Result:
         return cls(" ".join(w.word for w in words if not NON_WORD.match(w.word)), tuple(words), tuple(alternatives))
 
 
-def _words_of(obj: dict) -> list[Word]:
-    return [Word(str(w["word"]), float(w["start"]), float(w["end"]), float(w.get("conf", 1.0)))
+def _words_of(obj: dict, offset: float = 0.0) -> list[Word]:
+    return [Word(str(w["word"]), float(w["start"]) + offset, float(w["end"]) + offset, float(w.get("conf", 1.0)))
             for w in obj.get("result", [])]
 
 
@@ -78,6 +78,7 @@ class StreamRecognizer:
         if self._alternatives:
             self._rec.SetMaxAlternatives(self._alternatives)
         self._words: list[Word] = []
+        self._offset = 0.0                 # seconds of the utterance before the first audio fed
         self._alt_texts: list[list[str]] = []
         self._carry = b""
         self.bytes_fed = 0
@@ -86,6 +87,13 @@ class StreamRecognizer:
     @property
     def seconds_fed(self) -> float:
         return self.bytes_fed / 2 / self.sample_rate
+
+    def start_at(self, seconds: float) -> None:
+        """The audio about to be fed starts ``seconds`` into the utterance (the
+        part before it was silence nobody decoded): word times stay utterance times."""
+        if self.bytes_fed:
+            raise RuntimeError("start_at() after audio was fed")
+        self._offset = float(seconds)
 
     def accept(self, pcm16le: bytes) -> None:
         if self._finished is not None:
@@ -105,10 +113,10 @@ class StreamRecognizer:
         if self._alternatives and "alternatives" in obj:
             alts = obj["alternatives"]
             if alts:
-                self._words.extend(_words_of(alts[0]))
+                self._words.extend(_words_of(alts[0], self._offset))
             self._alt_texts.append([a.get("text", "") for a in alts])
         else:
-            self._words.extend(_words_of(obj))
+            self._words.extend(_words_of(obj, self._offset))
 
     def finish(self) -> Result:
         """All words of the utterance.  Idempotent."""
@@ -153,12 +161,18 @@ def decode_file(model: Any, wav_path: str, grammar: list[str] | None = None, max
     return decode_pcm(model, pcm, rate, grammar, max_alternatives)
 
 
-def frame_dbfs(frame: Sequence[int]) -> float:
-    """RMS level of 16-bit samples in dB relative to full scale (-120 for silence)."""
-    if not frame:
-        return -120.0
-    energy = sum(s * s for s in frame) / len(frame)
-    return 10 * math.log10(energy / (32768.0 ** 2)) if energy > 0 else -120.0
+def frame_levels(pcm16le: bytes, frame_samples: int) -> list[float]:
+    """RMS level in dB relative to full scale (-120 for silence) of each complete
+    frame of 16-bit little-endian samples (numpy: this runs for every RTP packet of
+    every call being listened to)."""
+    usable = len(pcm16le) // (2 * frame_samples) * frame_samples
+    if not usable:
+        return []
+    x = np.frombuffer(pcm16le, dtype="<i2", count=usable).astype(np.float64).reshape(-1, frame_samples)
+    energy = np.einsum("ij,ij->i", x, x) / frame_samples
+    with np.errstate(divide="ignore"):
+        levels = np.where(energy > 0, 10 * np.log10(energy / 32768.0 ** 2), -120.0)
+    return levels.tolist()
 
 
 @dataclass
@@ -184,9 +198,9 @@ class EndpointDetector:
     silence_ms: int = field(default=0, init=False)
     total_ms: int = field(default=0, init=False)
     reason: str = field(default="", init=False)
+    first_speech_ms: int | None = field(default=None, init=False)   # start of the first speech frame
     noise_floor_dbfs: float = field(default=-60.0, init=False)
-    _pending: array = field(default_factory=lambda: array("h"), init=False, repr=False)
-    _odd: bytes = field(default=b"", init=False, repr=False)
+    _pending: bytes = field(default=b"", init=False, repr=False)
     _first: bool = field(default=True, init=False, repr=False)
 
     @property
@@ -200,21 +214,19 @@ class EndpointDetector:
     def feed(self, pcm16le: bytes) -> bool:
         if self.reason:
             return True
-        data = self._odd + bytes(pcm16le)
-        cut = len(data) - len(data) % 2
-        self._odd = data[cut:]
-        self._pending.frombytes(data[:cut])
+        data = self._pending + bytes(pcm16le)
         n = self.sample_rate * self.frame_ms // 1000
-        while len(self._pending) >= n and not self.reason:
-            frame = self._pending[:n]
-            del self._pending[:n]
-            self._frame(frame)
+        levels = frame_levels(data, n)
+        self._pending = data[len(levels) * n * 2:]
+        for level in levels:
+            self._frame(level)
+            if self.reason:
+                break
         return bool(self.reason)
 
     push = feed
 
-    def _frame(self, frame: array) -> None:
-        level = frame_dbfs(frame)
+    def _frame(self, level: float) -> None:
         if self._first:
             self.noise_floor_dbfs, self._first = min(level, -40.0), False
         # Floor: follows drops at once, rises 0.2 dB per frame (speech does not pull it up fast).
@@ -222,6 +234,8 @@ class EndpointDetector:
         speech = level >= max(self.min_dbfs, self.noise_floor_dbfs + self.margin_db)
         self.total_ms += self.frame_ms
         if speech:
+            if self.first_speech_ms is None:
+                self.first_speech_ms = self.total_ms - self.frame_ms
             self.speech_ms += self.frame_ms
             self.silence_ms = 0
         else:

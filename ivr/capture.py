@@ -9,11 +9,12 @@ time per call, so the event loop only moves bytes.
 from __future__ import annotations
 
 import logging
+import os
 import struct
 import sys
 from array import array
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Awaitable, Callable, Optional
 
 import anyio
 from anyio.abc import SocketAttribute
@@ -57,11 +58,17 @@ class ListenSettings:
     no_speech_seconds: float = 5.0
     end_silence_ms: int = 1200
     keep_audio_dir: str = ""  # keep what was heard as <dir>/<ticket id>.wav (off when empty)
+    decode_threads: int = 0   # threads decoding for all calls together (0: two per CPU)
 
     @classmethod
     def from_config(cls, asr: dict) -> "ListenSettings":
         return cls(float(asr["max_listen_seconds"]), float(asr["no_speech_seconds"]),
-                   int(asr["end_silence_ms"]), str(asr.get("keep_audio_dir") or ""))
+                   int(asr["end_silence_ms"]), str(asr.get("keep_audio_dir") or ""),
+                   int(asr.get("decode_threads") or 0))
+
+    @property
+    def decoder_threads(self) -> int:
+        return self.decode_threads if self.decode_threads > 0 else 2 * (os.cpu_count() or 1)
 
 
 def endpoint_detector(settings: ListenSettings):
@@ -74,49 +81,84 @@ def endpoint_detector(settings: ListenSettings):
 
 
 async def listen(ctx, analyzer: Any, settings: ListenSettings,
-                 endpoint_factory: Callable[[ListenSettings], Any]) -> Any:
+                 endpoint_factory: Callable[[ListenSettings], Any],
+                 run_decode: Optional[Callable[..., Awaitable[Any]]] = None) -> Any:
     """Bridge the caller to an external-media channel, feed what they say to a
     new analysis session until they stop talking (or time runs out) and return the
-    session's analysis.  The media channel and bridge are always removed."""
+    session's analysis.  The media channel and bridge are always removed.
+
+    ``run_decode`` runs the decoder's blocking calls in a thread (default: the
+    call's ``run_sync``).  Reading the socket never waits for the decoder: when
+    decoding falls behind, audio piles up in memory, not in the kernel's socket
+    buffer, where it would be dropped."""
     tel = ctx.telephony
-    run_sync = ctx.run_sync
+    run_decode = run_decode or ctx.run_sync
     async with await anyio.create_udp_socket(local_host="127.0.0.1", local_port=0) as sock:
         port = sock.extra(SocketAttribute.local_port)
         media_id = ctx.ids("media")
         bridge_id = ctx.ids("listen")
         ctx.register_leg(media_id)
-        session = await run_sync(analyzer.session)
+        session = await run_decode(analyzer.session)
         endpoint = endpoint_factory(settings)
+        feeder = _Feeder(session, run_decode)
         try:
             ctx.media_channel_id = media_id
             await tel.external_media(media_id, f"127.0.0.1:{port}", "slin")
             ctx.media_bridge_id = bridge_id
             await _join(tel, bridge_id, ctx.channel_id, media_id)
-            pending = bytearray()
             heard = bytearray() if settings.keep_audio_dir else None
-            with anyio.move_on_after(settings.max_seconds):
-                async for packet, _addr in sock:
-                    pcm = slin_be_to_le(rtp_payload(packet))
-                    pending += pcm
-                    if heard is not None:
-                        heard += pcm
-                    # End of speech is judged on every packet (cheap); the decoder gets
-                    # 200 ms at a time (a thread hop per packet would cost more).
-                    finished = endpoint.push(pcm)
-                    if len(pending) >= FEED_BYTES and not finished:
-                        chunk = bytes(pending)
-                        pending.clear()
-                        await run_sync(session.feed, chunk)
-                    if finished:
-                        break
-            if pending:
-                await run_sync(session.feed, bytes(pending))
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(feeder.run)
+                try:
+                    with anyio.move_on_after(settings.max_seconds):
+                        async for packet, _addr in sock:
+                            pcm = slin_be_to_le(rtp_payload(packet))
+                            feeder.add(pcm)
+                            if heard is not None:
+                                heard += pcm
+                            # End of speech is judged on every packet (cheap).
+                            if endpoint.push(pcm):
+                                break
+                finally:
+                    feeder.close()
             if heard is not None and ctx.ticket_id is not None:
-                await run_sync(_keep, settings.keep_audio_dir, ctx.ticket_id, bytes(heard))
+                await ctx.run_sync(_keep, settings.keep_audio_dir, ctx.ticket_id, bytes(heard))
         finally:
             with anyio.CancelScope(shield=True):
                 await _unbridge(ctx)
-        return await run_sync(session.finish)
+        return await run_decode(session.finish)
+
+
+class _Feeder:
+    """Hands the audio read so far to the session, 200 ms or more at a time (a
+    thread hop per 20 ms packet would cost more), one feed at a time, in order."""
+
+    def __init__(self, session: Any, run_decode: Callable[..., Awaitable[Any]]):
+        self._session = session
+        self._run = run_decode
+        self._pending = bytearray()
+        self._closed = False
+        self._wake = anyio.Event()
+
+    def add(self, pcm: bytes) -> None:
+        self._pending += pcm
+        if len(self._pending) >= FEED_BYTES:
+            self._wake.set()
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake = anyio.Event()
+            while len(self._pending) >= FEED_BYTES or (self._closed and self._pending):
+                chunk = bytes(self._pending)
+                self._pending.clear()
+                await self._run(self._session.feed, chunk)
+            if self._closed:
+                return
 
 
 async def _join(tel, bridge_id: str, caller_id: str, media_id: str, attempts: int = 20) -> None:

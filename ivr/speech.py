@@ -11,6 +11,8 @@ import logging
 from dataclasses import asdict, is_dataclass
 from typing import Any, Callable, Optional
 
+import anyio
+
 from ivr.capture import ListenSettings, endpoint_detector, listen
 from ivr.telephony import ChannelGone
 
@@ -46,6 +48,14 @@ class SpeechAnalysis:
         self.settings = settings
         self.unavailable_reason = unavailable_reason
         self._endpoint_factory = endpoint_factory
+        self._decode_limiter: Any = None
+
+    async def _run_decode(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Decoding gets threads of its own: a burst of database work (which also
+        runs in threads) must not hold back the audio of every caller speaking."""
+        if self._decode_limiter is None:
+            self._decode_limiter = anyio.CapacityLimiter(self.settings.decoder_threads)
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self._decode_limiter)
 
     @property
     def available(self) -> bool:
@@ -60,7 +70,8 @@ class SpeechAnalysis:
                       "transcript": "", "words": [], "model": "", "suggestions": []}
         else:
             try:
-                analysis = await listen(ctx, self._analyzer, self.settings, self._endpoint_factory)
+                analysis = await listen(ctx, self._analyzer, self.settings, self._endpoint_factory,
+                                          self._run_decode)
                 record = analysis_record(analysis)
             except ChannelGone:
                 log.info("call %s: caller left while describing the problem", ctx.channel_id)

@@ -137,3 +137,41 @@ def test_endpoint_no_speech_and_max_length():
     assert ep.push(tone(1.5)) and ep.reason == "max_length"
     ep = EndpointDetector()
     assert not ep.feed(tone(0.1)) and not ep.speech_started      # a click is not speech
+
+
+def line_noise(seconds, sigma=30, seed=3):
+    import random
+    rnd = random.Random(seed)
+    return struct.pack(f"<{int(seconds * 8000)}h", *(int(rnd.gauss(0, sigma)) for _ in range(int(seconds * 8000))))
+
+
+def test_silence_before_speech_is_not_decoded_and_word_times_keep_their_place(analyzer):
+    pcm, rate = read_wav(str(SPEECH))
+    noise = line_noise(3.0)
+    longer, shorter = noise + pcm, noise[2 * rate:] + pcm      # 3 s and 2 s of the same line noise
+    gated = analyzer.analyze(longer, rate)
+    everything = Analyzer.from_config({"language": "ko", "preroll_ms": -1}).analyze(longer, rate)
+    # The gate skipped most of the lead: the decoders saw less audio, so cheaper...
+    assert gated.timings["decode_s"] < everything.timings["decode_s"]
+    # ...and decoding starts at the same place before the speech however long the
+    # lead, with word times shifted back by what was skipped.
+    other = analyzer.analyze(shorter, rate)
+    assert gated.words and gated.transcript == other.transcript
+    assert [round(w.start - 1.0, 2) for w in gated.words] == [round(w.start, 2) for w in other.words]
+    assert everything.words[0].start > 2.5 and gated.words[0].start > 2.5
+
+
+def test_gated_session_is_the_same_live_and_offline(analyzer):
+    pcm, rate = read_wav(str(SPEECH))
+    padded = line_noise(2.0) + pcm + line_noise(1.0, seed=4)
+    offline = analyzer.analyze(padded, rate)
+    live = analyzer.session(rate)
+    for i in range(0, len(padded), 3200):
+        live.feed(padded[i:i + 3200])
+    heard = live.finish()
+    assert heard.transcript == offline.transcript and heard.words == offline.words
+
+
+def test_nobody_speaks_gate_never_opens(analyzer):
+    a = analyzer.analyze(line_noise(4.0))
+    assert a.status == "ok" and a.suggestions == [] and a.reason
