@@ -213,14 +213,14 @@ class Tracker:
         self._orig_store = system.speech._store
         orig_listen, orig_slin, orig_store = self._orig_listen, self._orig_slin, self._orig_store
 
-        async def listen(ctx, analyzer, settings, endpoint_factory):
+        async def listen(ctx, analyzer, settings, endpoint_factory, *rest):
             track = Track(ctx.channel_id, ctx.ticket_id, listen_started=now())
             with self.lock:
                 self.tracks.append(track)
                 if ctx.ticket_id is not None:
                     self.by_ticket[ctx.ticket_id] = track
             CURRENT.set(track)
-            return await orig_listen(ctx, TrackedAnalyzer(analyzer, track), settings, endpoint_factory)
+            return await orig_listen(ctx, TrackedAnalyzer(analyzer, track), settings, endpoint_factory, *rest)
 
         def slin(payload: bytes) -> bytes:
             pcm = orig_slin(payload)

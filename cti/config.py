@@ -62,7 +62,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "no_speech_seconds": 5.0,     # nobody speaks: go on to the queue
         "end_silence_ms": 1200,       # this much silence after speech ends the description
         "keep_audio_dir": "",         # keep each description as <dir>/<ticket id>.wav (off when empty)
-        "decode_threads": 0,          # threads decoding for all calls together; 0: two per CPU
+        "decode_threads": 0,          # threads decoding for all calls together; 0: one per call
         "preroll_ms": 500,            # silence before the caller speaks is not decoded, except this much
         # Analysis (asr_models.analysis): free transcription for the ticket costs ~1/4 core
         # per caller while they speak; keyword spotting alone ~1/20.
@@ -72,8 +72,16 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "lexicon_path": "",           # empty: asr_models/data/lexicon_<language>.json
     },
     "acd": {
-        "queue": "helpdesk",
+        "queue": "helpdesk",          # where callers go when the ARS menu has no queue for them
         "ring_timeout": 15.0,
+        "wrap_up_seconds": 10.0,      # after a call, unless the queue sets its own (0: none)
+        "menu_timeout": 6.0,          # seconds to choose an inquiry type in the ARS menu
+    },
+    "floor": {
+        # Wallboard and dashboard figures.
+        "timezone": "Asia/Seoul",     # "today" starts at midnight here
+        "short_abandon_seconds": 5,   # callers who hang up this soon do not count against the service level
+        "refresh_seconds": 1.0,       # the wallboard's longest refresh interval
     },
     "web": {
         "host": "127.0.0.1",

@@ -72,26 +72,73 @@ class User(Base):
     state_reason: Mapped[str] = mapped_column(String(64), default="")
     state_since: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     idle_since: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    site_id: Mapped[Optional[int]] = mapped_column(ForeignKey("sites.id"))
+
+
+class Site(Base):
+    """A call-centre site (floor, building or city); queues and agents belong to one."""
+    __tablename__ = "sites"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
 
 
 class Queue(Base):
+    """An inquiry type callers choose in the ARS menu (PC, LAN, applications, ...)."""
     __tablename__ = "queues"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
     title: Mapped[str] = mapped_column(String(200), default="")
+    title_en: Mapped[str] = mapped_column(String(200), default="")
+    menu_key: Mapped[str] = mapped_column(String(1), default="")   # ARS menu digit ('' = not in the menu)
     strategy: Mapped[str] = mapped_column(String(32), default="longest_idle")
     ring_timeout: Mapped[float] = mapped_column(Float, default=15.0)
     service_level_seconds: Mapped[int] = mapped_column(Integer, default=20)
-    priority: Mapped[int] = mapped_column(Integer, default=0)
+    priority: Mapped[int] = mapped_column(Integer, default=1)
+    max_wait_seconds: Mapped[Optional[int]] = mapped_column(Integer)            # None: no limit
+    overflow_queue_id: Mapped[Optional[int]] = mapped_column(ForeignKey("queues.id"))
+    wrap_up_seconds: Mapped[Optional[int]] = mapped_column(Integer)             # None: the [acd] default
+    announce_seconds: Mapped[int] = mapped_column(Integer, default=30)          # position/wait announcements
+    music_class: Mapped[str] = mapped_column(String(64), default="default")
+    site_id: Mapped[Optional[int]] = mapped_column(ForeignKey("sites.id"))
 
 
 class QueueMember(Base):
+    """An agent allowed to serve a queue (with a penalty for the skills strategy);
+    ``logged_in`` says whether they take its calls now."""
     __tablename__ = "queue_members"
     __table_args__ = (UniqueConstraint("queue_id", "user_id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     queue_id: Mapped[int] = mapped_column(ForeignKey("queues.id"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     penalty: Mapped[int] = mapped_column(Integer, default=0)
+    logged_in: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Callback(Base):
+    """A caller to ring back: one who hung up before an agent answered
+    (kind 'abandoned', on the abandoned list until reached) or one who asked for a
+    callback instead of waiting (kind 'requested', placed automatically in queue
+    order; ``place_at`` is when they first queued, so they keep their place)."""
+    __tablename__ = "callbacks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))                     # abandoned|requested
+    status: Mapped[str] = mapped_column(String(16), default="open")   # open|dialing|done|cancelled
+    call_id: Mapped[Optional[int]] = mapped_column(ForeignKey("call_records.id"), index=True)
+    ticket_id: Mapped[Optional[int]] = mapped_column(ForeignKey("tickets.id"))
+    customer_id: Mapped[Optional[int]] = mapped_column(ForeignKey("customers.id"))
+    queue_id: Mapped[Optional[int]] = mapped_column(ForeignKey("queues.id"))
+    number: Mapped[str] = mapped_column(String(64), default="")       # what to dial back
+    caller_name: Mapped[str] = mapped_column(String(200), default="")
+    place_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    wait_seconds: Mapped[Optional[float]] = mapped_column(Float)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    outcome: Mapped[str] = mapped_column(String(16), default="")      # reached|no_answer|busy|failed
+    agent_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    last_attempt_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    done_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+
+    __table_args__ = (Index("ix_callbacks_status_place", "status", "place_at"),)
 
 
 class Ticket(Base):

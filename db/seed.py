@@ -1,5 +1,7 @@
-"""Demo data: one queue, two agents, a supervisor, an admin, a trainee and a few
-customers; and the customer-sensitivity code table.
+"""Demo data: two sites, a general help-desk queue and four inquiry-type queues
+(PC, LAN, applications, office software) chosen in the ARS menu, two agents, a
+supervisor, an admin, a trainee and a few customers; and the customer-sensitivity
+code table.
 
 Passwords are generated on first seeding, printed, and kept in
 ``<data dir>/demo-passwords.txt`` (mode 600) so they can be looked up later.
@@ -21,18 +23,27 @@ from werkzeug.security import generate_password_hash
 
 from cti import sensitivity
 from cti.clock import utc_now
-from db.models import Customer, Queue, QueueMember, ServiceArea, User
+from db.models import Customer, Queue, QueueMember, ServiceArea, Site, User
 
-QUEUE = {"name": "helpdesk", "title": "Help desk"}
+SITES = [("SEL", "Seoul HQ"), ("BSN", "Busan centre")]
+
+QUEUES = [
+    # name, title (ko), title (en), ARS menu key, site, priority, strategy
+    ("helpdesk", "Help desk", "Help desk", "", "SEL", 1, "longest_idle"),
+    ("pc", "PC·노트북", "PC and laptops", "1", "SEL", 1, "longest_idle"),
+    ("lan", "네트워크(LAN)", "Network (LAN)", "2", "BSN", 2, "skills"),
+    ("apps", "업무 애플리케이션", "Business applications", "3", "SEL", 1, "fewest_calls"),
+    ("office", "오피스 소프트웨어", "Office software", "4", "BSN", 1, "round_robin"),
+]
 
 STAFF = [
-    # username, display name, role, extension (phone PJSIP/<ext>), member of the queue
-    ("agent1", "Kim Jiwoo", "agent", "1001", True),
-    ("agent2", "Lee Minjun", "agent", "1002", True),
-    ("super", "Park Seoyeon", "supervisor", "1090", False),
-    ("admin", "Administrator", "admin", "", False),
-    # Learns on the desktop; not in the queue; does not see sensitivity codes.
-    ("trainee1", "Yoon Haneul", "trainee", "", False),
+    # username, display name, role, extension (phone PJSIP/<ext>), site, {queue: penalty}
+    ("agent1", "Kim Jiwoo", "agent", "1001", "SEL", {"helpdesk": 0, "pc": 0, "apps": 0, "office": 1}),
+    ("agent2", "Lee Minjun", "agent", "1002", "BSN", {"helpdesk": 0, "lan": 0, "office": 0, "pc": 1}),
+    ("super", "Park Seoyeon", "supervisor", "1090", "SEL", {}),
+    ("admin", "Administrator", "admin", "", "SEL", {}),
+    # Learns on the desktop; not in a queue; does not see sensitivity codes.
+    ("trainee1", "Yoon Haneul", "trainee", "", "SEL", {}),
 ]
 
 CUSTOMERS = [
@@ -72,25 +83,27 @@ def seed(session_factory: sessionmaker, data_dir: str | os.PathLike,
             area = ServiceArea(code="SEL", name="Seoul", centre_name="Seoul service centre",
                                centre_phone="1600")
             s.add(area)
-        queue = s.scalar(select(Queue).where(Queue.name == QUEUE["name"]))
-        if queue is None:
-            queue = Queue(**QUEUE)
-            s.add(queue)
-        s.flush()
-        for username, display, role, ext, member in STAFF:
+        sites = _sites(s)
+        queues = _queues(s, sites)
+        for username, display, role, ext, site, memberships in STAFF:
             user = s.scalar(select(User).where(User.username == username))
             if user is None:
                 password = secrets.token_urlsafe(9)
                 user = User(username=username, display_name=display, role=role, extension=ext,
                             phone=phones.get(username, f"PJSIP/{ext}" if ext else ""),
-                            password_hash=generate_password_hash(password))
+                            password_hash=generate_password_hash(password), site_id=sites[site].id)
                 s.add(user)
                 s.flush()
                 created[username] = password
-                if member:
-                    s.add(QueueMember(queue_id=queue.id, user_id=user.id))
             elif username in phones:
                 user.phone = phones[username]
+            if user.site_id is None:
+                user.site_id = sites[site].id
+            for queue_name, penalty in memberships.items():
+                queue = queues[queue_name]
+                if s.scalar(select(QueueMember.id).where(QueueMember.queue_id == queue.id,
+                                                         QueueMember.user_id == user.id)) is None:
+                    s.add(QueueMember(queue_id=queue.id, user_id=user.id, penalty=penalty))
         for data in CUSTOMERS:
             if s.scalar(select(Customer.id).where(Customer.pin == data["pin"])) is None:
                 s.add(Customer(area_id=area.id, **data))
@@ -101,6 +114,31 @@ def seed(session_factory: sessionmaker, data_dir: str | os.PathLike,
         for username, password in created.items():
             echo(f"  demo login: {username} / {password}")
     return created
+
+
+def _sites(s) -> dict[str, Site]:
+    out = {}
+    for code, name in SITES:
+        site = s.scalar(select(Site).where(Site.code == code))
+        if site is None:
+            site = Site(code=code, name=name)
+            s.add(site)
+        out[code] = site
+    s.flush()
+    return out
+
+
+def _queues(s, sites: dict[str, Site]) -> dict[str, Queue]:
+    out = {}
+    for name, title, title_en, key, site, priority, strategy in QUEUES:
+        queue = s.scalar(select(Queue).where(Queue.name == name))
+        if queue is None:
+            queue = Queue(name=name, title=title, title_en=title_en, menu_key=key, site_id=sites[site].id,
+                          priority=priority, strategy=strategy)
+            s.add(queue)
+        out[name] = queue
+    s.flush()
+    return out
 
 
 def _remember(data_dir: Path, created: dict[str, str]) -> None:

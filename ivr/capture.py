@@ -9,7 +9,6 @@ time per call, so the event loop only moves bytes.
 from __future__ import annotations
 
 import logging
-import os
 import struct
 import sys
 from array import array
@@ -58,7 +57,7 @@ class ListenSettings:
     no_speech_seconds: float = 5.0
     end_silence_ms: int = 1200
     keep_audio_dir: str = ""  # keep what was heard as <dir>/<ticket id>.wav (off when empty)
-    decode_threads: int = 0   # threads decoding for all calls together (0: two per CPU)
+    decode_threads: int = 0   # threads decoding for all calls together (0: one per call)
 
     @classmethod
     def from_config(cls, asr: dict) -> "ListenSettings":
@@ -68,7 +67,10 @@ class ListenSettings:
 
     @property
     def decoder_threads(self) -> int:
-        return self.decode_threads if self.decode_threads > 0 else 2 * (os.cpu_count() or 1)
+        # A small pool queues every caller's audio behind the others (measured: 4
+        # threads doubled the end-of-speech delay at 35 calls); the default only
+        # keeps decoding off the threads the database work uses.
+        return self.decode_threads if self.decode_threads > 0 else 1000
 
 
 def endpoint_detector(settings: ListenSettings):
@@ -164,18 +166,23 @@ class _Feeder:
 async def _join(tel, bridge_id: str, caller_id: str, media_id: str, attempts: int = 20) -> None:
     """Put the caller and the listening channel in one bridge.  Under load the new
     external-media channel may not have entered the application yet when we add it
-    (Asterisk answers 422, which the port reports as ChannelGone): try again for a
-    moment rather than mistake it for the caller hanging up."""
+    (Asterisk answers 422, which the port reports as ChannelGone): try adding again
+    for a moment rather than mistake it for the caller hanging up.  The bridge is
+    created once (Asterisk refuses to create a bridge id again with a type)."""
     from ivr.telephony import ChannelGone
 
+    last: Exception | None = None
     for attempt in range(attempts):
         try:
-            await tel.bridge(bridge_id, [caller_id, media_id])
+            if attempt == 0:
+                await tel.bridge(bridge_id, [caller_id, media_id])
+            else:
+                await tel.add_to_bridge(bridge_id, [caller_id, media_id])
             return
-        except ChannelGone:
-            if attempt == attempts - 1:
-                raise RuntimeError("the listening channel could not join the caller") from None
+        except ChannelGone as exc:
+            last = exc
             await anyio.sleep(0.1)
+    raise RuntimeError(f"the listening channel could not join the caller ({last})")
 
 
 def _keep(folder: str, ticket_id: int, pcm: bytes) -> None:
