@@ -97,10 +97,10 @@ def login():
 def logout():
     user_id, username = current_user.id, current_user.username
     try:
-        services().call_center.set_agent_state(user_id, AgentState.LOGGED_OUT, "logout")
+        services().call_center.set_agent_state(user_id, AgentState.LOGGED_OUT)
     except InvalidTransition:
         # Ringing or on a call: the call decides when that ends; take no new calls.
-        services().call_center.set_agent_state(user_id, AgentState.NOT_READY, "logout")
+        services().call_center.set_agent_state(user_id, AgentState.NOT_READY, "logout", by_system=True)
     logout_user()
     session.clear()
     # The user's open desktop tabs must not keep receiving screen-pops.

@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 from agent_desktop import labels, users
 from agent_desktop import sensitivity as sens_web
 from agent_desktop.context import services
-from cti.agent_state import AgentState, InvalidTransition
+from cti.agent_state import AgentState, InvalidTransition, UnknownReason
 
 bp = Blueprint("desktop", __name__)
 
@@ -67,5 +67,8 @@ def set_state():
                     current=labels.label(labels.STATE_LABELS, exc.current.value),
                     target=labels.label(labels.STATE_LABELS, exc.target.value))
         return jsonify(error=message, state=exc.current.value), 409
+    except UnknownReason:
+        return jsonify(error=_("Choose a reason for not being ready.")), 400
+    reason = services().call_center.agent_reason(current_user.id)
     return jsonify(agent_id=current_user.id, state=new.value, reason=reason,
                    label=labels.label(labels.STATE_LABELS, new.value))

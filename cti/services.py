@@ -14,8 +14,9 @@ from typing import Any, Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cti import agent_state, events, sensitivity, tickets
+from cti import agent_state, callbacks, events, sensitivity, tickets
 from cti.acd import AgentCandidate
+from cti.acd_service import set_state
 from cti.agent_state import AgentState
 from cti.clock import Clock, utc_now
 from db.models import CallRecord, Customer, Queue, Ticket, TicketEvent, User
@@ -37,6 +38,7 @@ class CallInfo:
     caller_number: str
     caller_name: str
     queued_at: Optional[dt.datetime]
+    queue: Optional[str] = None
 
 
 def _iso(value: Optional[dt.datetime]) -> Optional[str]:
@@ -46,10 +48,12 @@ def _iso(value: Optional[dt.datetime]) -> Optional[str]:
 class CallCenter:
     """Tickets, calls and agent states."""
 
-    def __init__(self, session_factory: sessionmaker, bus: events.EventBus, clock: Clock = utc_now):
+    def __init__(self, session_factory: sessionmaker, bus: events.EventBus, clock: Clock = utc_now,
+                 wrap_up_seconds: float = 0.0):
         self._sessions = session_factory
         self._bus = bus
         self._now = clock
+        self._wrap_up_default = float(wrap_up_seconds)   # [acd] wrap_up_seconds; a queue may set its own
 
     # ---- customers ---------------------------------------------------------
     def find_customer_by_pin(self, pin: str) -> Optional[int]:
@@ -180,12 +184,12 @@ class CallCenter:
         """The agent let the call ring out: back to the queue, agent NOT_READY."""
         now = self._now()
         with self._sessions.begin() as s:
-            call, agent, ticket = self._agent_call_event(s, channel_id, agent_id, "no_answer", "no answer",
+            call, agent, ticket = self._agent_call_event(s, channel_id, agent_id, "no_answer", "missed_call",
                                                          now)
             self._move(s, ticket, "no_answer", now, user_id=agent.id)
             call.agent_id = None
             call.outcome = "queued"
-        self._publish_agent(agent_id, AgentState.NOT_READY, "no answer")
+        self._publish_agent(agent_id, AgentState.NOT_READY, "missed_call")
 
     def call_ended(self, channel_id: str, reason: str = "hangup") -> Optional[str]:
         """The caller's channel is gone.  Returns the call's outcome: answered,
@@ -202,13 +206,17 @@ class CallCenter:
             if call.outcome == "talking":
                 call.outcome = "answered"
                 if call.agent_id:
-                    freed_agent = self._free_agent(s, call.agent_id, "call_end", now)
+                    freed_agent = self._end_talk(s, call, now)
+            elif call.outcome == "callback":
+                pass  # the caller chose to be called back: not abandoned (cti.callbacks)
             else:
                 if call.agent_id:  # ringing an agent when the caller hung up
                     freed_agent = self._free_agent(s, call.agent_id, "offer_cancelled", now)
                 call.outcome = "lost" if reason == "pbx_lost" else "abandoned"
                 if call.queued_at:
                     call.wait_seconds = _waited(call, now)
+                    if call.outcome == "abandoned":
+                        callbacks.add_abandoned(s, call, ticket, now)
                 if ticket is not None and tickets.is_open(ticket.status):
                     if reason == "pbx_lost":
                         self._record(s, ticket, "lost", now, detail={"reason": reason})
@@ -237,15 +245,27 @@ class CallCenter:
             return self._call_info(s, self._call(s, channel_id))
 
     # ---- agents -------------------------------------------------------------
-    def set_agent_state(self, agent_id: int, target: AgentState | str, reason: str = "") -> AgentState:
-        """An agent's own request (from the desktop)."""
+    def set_agent_state(self, agent_id: int, target: AgentState | str, reason: str = "",
+                        by_system: bool = False) -> AgentState:
+        """An agent's own request (from the desktop).  NOT_READY takes a reason
+        code (``cti.agent_state.NOT_READY_REASONS``; 'other' when none is given);
+        an unknown code raises ``agent_state.UnknownReason`` (a ValueError)."""
         now = self._now()
+        target = AgentState(target)
+        reason = agent_state.clean_reason(target, reason or ("other" if target == AgentState.NOT_READY else ""),
+                                          by_system=by_system)
         with self._sessions.begin() as s:
             agent = self._agent(s, agent_id)
-            new = agent_state.request(agent.state, AgentState(target))
-            self._set_agent_state(s, agent, new, reason[:64], now)
+            new = agent_state.request(agent.state, target)
+            if new != target:
+                reason = ""
+            self._set_agent_state(s, agent, new, reason, now)
         self._publish_agent(agent_id, new, reason)
         return new
+
+    def agent_reason(self, agent_id: int) -> str:
+        with self._sessions() as s:
+            return self._agent(s, agent_id).state_reason
 
     def agent_candidates(self, queue_name: str) -> list[AgentCandidate]:
         from db.models import QueueMember
@@ -344,6 +364,23 @@ class CallCenter:
         self._set_agent_state(s, agent, agent_state.on_call_event(agent.state, event), reason, now)
         return call, agent, s.get(Ticket, call.ticket_id)
 
+    def _end_talk(self, s: Session, call: CallRecord, now: dt.datetime):
+        """The agent's call is over: wrap-up for the queue's (or the floor's)
+        wrap-up time, or READY at once when that is 0."""
+        queue = s.get(Queue, call.queue_id) if call.queue_id else None
+        seconds = self._wrap_up_default if queue is None or queue.wrap_up_seconds is None \
+            else float(queue.wrap_up_seconds)
+        if seconds <= 0:
+            return self._free_agent(s, call.agent_id, "call_end", now)
+        agent = s.get(User, call.agent_id)
+        try:
+            new = agent_state.on_call_event(agent.state, "call_end_wrap_up")
+        except agent_state.InvalidTransition:
+            return None
+        until = now + dt.timedelta(seconds=seconds) if new == AgentState.WRAP_UP else None
+        set_state(agent, new, agent.state_reason if new == AgentState.NOT_READY else "", now, until)
+        return agent.id, new
+
     def _free_agent(self, s: Session, agent_id: int, event: str, now: dt.datetime):
         agent = s.get(User, agent_id)
         if agent is None:
@@ -357,12 +394,7 @@ class CallCenter:
 
     @staticmethod
     def _set_agent_state(s: Session, agent: User, new: AgentState, reason: str, now: dt.datetime) -> None:
-        old = AgentState(agent.state)
-        agent.state = AgentState(new).value
-        agent.state_reason = reason
-        agent.state_since = now
-        if new == AgentState.READY and old != AgentState.READY:
-            agent.idle_since = now
+        set_state(agent, new, reason, now)
 
     @staticmethod
     def _call(s: Session, channel_id: str) -> CallRecord:
@@ -399,10 +431,11 @@ class CallCenter:
     def _call_info(s: Session, call: CallRecord) -> CallInfo:
         ticket = s.get(Ticket, call.ticket_id) if call.ticket_id else None
         customer = ticket.customer if ticket else None
+        queue = s.get(Queue, call.queue_id) if call.queue_id else None
         return CallInfo(call.channel_id, ticket.id if ticket else None,
                         ticket.incident_id if ticket else None, customer.id if customer else None,
                         customer.name if customer else "", call.caller_number, call.caller_name,
-                        call.queued_at)
+                        call.queued_at, queue.name if queue else None)
 
 
 def _waited(call: CallRecord, now: dt.datetime) -> float:

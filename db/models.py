@@ -72,6 +72,7 @@ class User(Base):
     state_reason: Mapped[str] = mapped_column(String(64), default="")
     state_since: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     idle_since: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    state_until: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)   # end of a timed state (wrap-up)
     site_id: Mapped[Optional[int]] = mapped_column(ForeignKey("sites.id"))
 
 

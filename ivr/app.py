@@ -28,12 +28,15 @@ async def run_sync(fn, *args, **kwargs):
 
 class AriApplication:
     def __init__(self, config: dict, call_center: Any, bus: events.EventBus,
-                 ari_url: str, ari_user: str, ari_password: str, speech: Any = None):
+                 ari_url: str, ari_user: str, ari_password: str, speech: Any = None,
+                 acd: Any = None, callbacks: Any = None):
         self._config = config
         self._cc = call_center
         self._bus = bus
         self._ari = (ari_url, ari_user, ari_password)
         self._speech = speech
+        self._acd = acd                # cti.acd_service.AcdService: several queues, wrap-up, max wait
+        self._callbacks = callbacks    # cti.callbacks.CallbackService
         self._portal_cm = None
         self._portal: Optional[anyio.from_thread.BlockingPortal] = None
         self._main_future = None
@@ -90,9 +93,10 @@ class AriApplication:
                 if session is not None:
                     session.post(event)
 
-            self.dispatcher = QueueDispatcher(cfg["acd"]["queue"], self._cc, post, run_sync)
+            self.dispatcher = QueueDispatcher(cfg["acd"]["queue"], self._cc, post, run_sync,
+                                              acd=self._acd, callbacks=self._callbacks)
             handlers = StasisHandlers(cfg, self._cc, self.dispatcher, self.registry, live,
-                                      tg.start_soon, run_sync, speech=self._speech)
+                                      tg.start_soon, run_sync, speech=self._speech, callbacks=self._callbacks)
 
             async def connected(telephony) -> None:
                 live.attach(telephony)
@@ -144,5 +148,5 @@ class AriApplication:
 
 
 def load(config: dict, call_center: Any, bus: events.EventBus, ari_url: str, ari_user: str,
-         ari_password: str, speech: Any = None) -> AriApplication:
-    return AriApplication(config, call_center, bus, ari_url, ari_user, ari_password, speech)
+         ari_password: str, speech: Any = None, acd: Any = None, callbacks: Any = None) -> AriApplication:
+    return AriApplication(config, call_center, bus, ari_url, ari_user, ari_password, speech, acd, callbacks)

@@ -58,11 +58,41 @@ PROMPTS: dict[str, dict[str, str]] = {
         "ko": "전화해 주셔서 감사합니다. 안녕히 계십시오.",
         "en": "Thank you for calling. Goodbye.",
     },
+    # The ARS menu of inquiry types.  It names the demo queues (db/seed.py); a centre
+    # with other queues records its own menu (a recording replaces this file).
+    "choose_queue": {
+        "ko": "PC 문의는 1번, 네트워크 문의는 2번, 업무 애플리케이션 문의는 3번, 오피스 소프트웨어 문의는 4번을 "
+              "눌러 주십시오. 그 밖의 문의는 잠시 기다려 주십시오.",
+        "en": "For PCs and laptops, press 1. For the network, press 2. For business applications, press 3. "
+              "For office software, press 4. For anything else, please hold.",
+    },
+    "position_intro": {"ko": "고객님의 대기 순서는", "en": "You are number"},
+    "position_outro": {"ko": "번째입니다.", "en": "in line."},
+    "wait_intro": {"ko": "예상 대기 시간은 약", "en": "Your estimated wait is about"},
+    "wait_minutes": {"ko": "분입니다.", "en": "minutes."},
+    "wait_under_minute": {"ko": "곧 연결됩니다.", "en": "You will be connected in less than a minute."},
+    "offer_callback": {
+        "ko": "기다리지 않고 나중에 전화를 받으시려면 1번을 눌러 주십시오. 대기 순서는 그대로 유지됩니다.",
+        "en": "To keep your place in line and be called back, press 1.",
+    },
+    "callback_confirmed": {
+        "ko": "순서가 되면 상담원이 전화 드리겠습니다. 감사합니다.",
+        "en": "An agent will call you back when it is your turn. Thank you.",
+    },
+    "callback_greeting": {
+        "ko": "해피콜 헬프데스크입니다. 요청하신 전화입니다. 상담원을 연결합니다.",
+        "en": "This is the HappyCall help desk calling you back. Connecting you to an agent.",
+    },
     "technical_problem": {
         "ko": "죄송합니다. 기술적인 문제가 발생했습니다. 잠시 후 다시 전화해 주십시오.",
         "en": "We are sorry, a technical problem occurred. Please call again.",
     },
 }
+
+
+#: Numbers said in announcements (queue position, minutes of wait).
+MAX_NUMBER = 30
+PROMPTS.update({f"n{i}": {"ko": str(i), "en": str(i)} for i in range(1, MAX_NUMBER + 1)})
 
 
 class PromptError(RuntimeError):

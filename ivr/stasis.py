@@ -24,7 +24,8 @@ SUPPORTED_LANGUAGES = ("ko", "en")
 
 class StasisHandlers:
     def __init__(self, config: dict, call_center: Any, dispatcher, registry: CallRegistry,
-                 telephony: Telephony, start_task: Callable[..., None], run_sync, speech: Any = None):
+                 telephony: Telephony, start_task: Callable[..., None], run_sync, speech: Any = None,
+                 callbacks: Any = None):
         self._config = config
         self._cc = call_center
         self._dispatcher = dispatcher
@@ -33,6 +34,7 @@ class StasisHandlers:
         self._run_sync = run_sync
         self._telephony = telephony  # a LiveTelephony shared by every call
         self._speech = speech
+        self._callbacks = callbacks
         self._startup_time: Optional[str] = None
         self._resynced = False
 
@@ -76,7 +78,7 @@ class StasisHandlers:
             cancel_timer=lambda n: session.cancel_timer(n),
             register_leg=register_leg, spawn=lambda fn, *a: session.spawn(fn, *a),
             post=lambda event: session.post(event), log=log,
-            speech=self._speech)
+            speech=self._speech, callbacks=self._callbacks)
         session = CallSession(ctx, initial, self._registry.finished)
         self._registry.add(session)
         self._start_task(session.run)
@@ -120,9 +122,10 @@ class StasisHandlers:
             if cid in in_app and outcome == "queued":
                 info = await self._run_sync(self._cc.call_info, cid)
                 log.info("resuming queued call %s after restart", cid)
-                self._start_session(cid, info.caller_number, info.caller_name, "",
-                                    self._config["ivr"]["default_language"],
-                                    Queued(enqueued_at=info.queued_at))
+                session = self._start_session(cid, info.caller_number, info.caller_name, "",
+                                              self._config["ivr"]["default_language"],
+                                              Queued(enqueued_at=info.queued_at))
+                session.ctx.queue = info.queue
             else:
                 if cid in live:
                     await self._hangup(cid)

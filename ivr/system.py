@@ -9,6 +9,8 @@ import threading
 from pathlib import Path
 from typing import Callable, Optional
 
+from cti.acd_service import AcdService
+from cti.callbacks import CallbackService
 from cti.events import EventBus
 from cti.sensitivity import SensitivityService
 from cti.services import CallCenter
@@ -30,7 +32,7 @@ def agent_phone_accounts(data_dir: Path) -> list[dict[str, str]]:
             if ext and password:
                 known[ext] = password
     changed = False
-    for _user, _name, _role, ext, _member in STAFF:
+    for ext in (row[3] for row in STAFF):
         if ext and ext not in known:
             known[ext] = secrets.token_urlsafe(12)
             changed = True
@@ -53,6 +55,8 @@ class System:
         self.bus = EventBus()
         self.call_center: Optional[CallCenter] = None
         self.sensitivity: Optional[SensitivityService] = None
+        self.acd: Optional[AcdService] = None
+        self.callbacks: Optional[CallbackService] = None
         self.speech = None
         self._warm_up: Optional[threading.Thread] = None
         self.asterisk = None
@@ -69,7 +73,11 @@ class System:
         # The run command prints the new passwords in its banner.
         self.demo_passwords = seed(self.sessions, self.config["data"]["dir"], phones=self._phones,
                                    echo=lambda *_: None)
-        self.call_center = CallCenter(self.sessions, self.bus)
+        self.call_center = CallCenter(self.sessions, self.bus,
+                                      wrap_up_seconds=float(self.config["acd"]["wrap_up_seconds"]))
+        self.acd = AcdService(self.sessions, self.bus)
+        self.callbacks = CallbackService(self.sessions, self.bus)
+        self.callbacks.reset_dialing()
         self.sensitivity = SensitivityService(self.sessions, self.bus)
 
     def start_asterisk(self) -> tuple[str, str, str]:
@@ -133,7 +141,8 @@ class System:
     def start_ari(self, url: str, user: str, password: str) -> None:
         from ivr.app import load
 
-        self.ari_app = load(self.config, self.call_center, self.bus, url, user, password, speech=self.speech)
+        self.ari_app = load(self.config, self.call_center, self.bus, url, user, password, speech=self.speech,
+                            acd=self.acd, callbacks=self.callbacks)
         self.ari_app.start()
 
     # --- whole ------------------------------------------------------------------

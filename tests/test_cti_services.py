@@ -83,7 +83,7 @@ def test_no_answer_sets_agent_not_ready_and_requeues(call_center, db):
     factory, _ = db
     with factory() as s:
         agent = s.get(User, AGENT1)
-        assert (agent.state, agent.state_reason) == ("not_ready", "no answer")
+        assert (agent.state, agent.state_reason) == ("not_ready", "missed_call")
         assert s.get(Ticket, info.ticket_id).status == "queued"
     with pytest.raises(InvalidTransition):
         call_center.offer("ch-1", AGENT1)

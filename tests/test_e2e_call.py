@@ -202,7 +202,7 @@ def test_unanswered_phone_moves_the_call_to_the_next_agent(system, browser):
     (ticket,) = rows(system, Ticket, Ticket.incident_id == first["incident_id"])
     kinds = history(system, ticket.id)
     assert kinds.count("offered") == 2 and "no_answer" in kinds
-    assert rows(system, User, User.username == "agent1")[0].state_reason == "no answer"
+    assert rows(system, User, User.username == "agent1")[0].state_reason == "missed_call"
 
 
 def test_restart_drill_asterisk_restarts_while_a_call_is_queued(system):

@@ -1,6 +1,9 @@
 """The ARS (help-desk line) call flow.
 
-Greeting -> CollectingPin -> (ticket opened) Queued -> Offering -> Connected -> Ended.
+Greeting -> CollectingPin -> (ticket opened) ChoosingQueue -> DescribingProblem
+-> Queued -> Offering -> Connected -> Ended; from Queued, at the queue's maximum
+wait, a caller who presses 1 goes to CallbackRequested and hangs up, keeping
+their place (the ACD calls them back).
 
 A caller who hangs up anywhere ends in Ended; the registry then records the call
 as abandoned (before an agent answered) or answered.  '*' switches between Korean
@@ -8,6 +11,7 @@ and English while the caller is asked for the PIN.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Optional
 
 from cti.agent_state import InvalidTransition
@@ -138,7 +142,42 @@ class OpeningTicket(State):
         info = await ctx.run_sync(ctx.call_center.open_ticket, ctx.channel_id, self.customer_id, self.pin,
                                   ctx.language)
         ctx.ticket_id = info.ticket_id
-        return DescribingProblem(apology="pin_failed" if self.failed else None)
+        apology = "pin_failed" if self.failed else None
+        menu = await ctx.dispatcher.menu() if ctx.acd_config.get("menu", True) else {}
+        if menu:
+            return ChoosingQueue(menu, apology)
+        return DescribingProblem(apology=apology)
+
+
+class ChoosingQueue(State):
+    """The caller picks the inquiry type with one key; no key (or an unknown one)
+    in time sends them to the default queue, so nobody is stuck in the menu."""
+    name = "choosing_queue"
+
+    def __init__(self, menu: dict[str, str], apology: Optional[str] = None):
+        self.menu = menu
+        self.apology = apology
+
+    async def enter(self, ctx: CallContext) -> Optional[State]:
+        await ctx.play_sequence([self.apology, "choose_queue"] if self.apology else ["choose_queue"])
+        return None
+
+    async def handle(self, ctx: CallContext, event: Any) -> Optional[State]:
+        if _is_dtmf(event, ctx):
+            digit = event.digit or ""
+            await ctx.stop_prompt()
+            ctx.cancel_timer("menu")
+            ctx.queue = self.menu.get(digit)
+            if ctx.queue is None:
+                ctx.log.info("call %s: menu key %r is not a queue; default queue", ctx.channel_id, digit)
+            return DescribingProblem()
+        if _prompt_done(event, ctx):
+            ctx.playback_id = None
+            ctx.start_timer("menu", float(ctx.acd_config.get("menu_timeout", 6.0)))
+            return None
+        if isinstance(event, Timer) and event.name == "menu":
+            return DescribingProblem()
+        return None
 
 
 class DescribingProblem(State):
@@ -191,18 +230,23 @@ class DescribingProblem(State):
 
 
 async def _enqueue(ctx: CallContext, announce: Optional[str]) -> State:
-    info = await ctx.run_sync(ctx.call_center.enqueue, ctx.channel_id, ctx.acd_config["queue"])
+    queue = ctx.queue or ctx.acd_config["queue"]
+    info = await ctx.run_sync(ctx.call_center.enqueue, ctx.channel_id, queue)
+    ctx.queue = queue
     return Queued(announce=announce or "please_hold", enqueued_at=info.queued_at)
 
 
 class Queued(State):
-    """Waiting for an agent: hold prompt then music on hold."""
+    """Waiting for an agent: hold prompt, then music on hold broken every
+    ``announce_seconds`` by the caller's position and estimated wait.  At the
+    queue's maximum wait the ACD may offer a callback: '1' then keeps the place."""
     name = "queued"
 
     def __init__(self, announce: Optional[str] = None, enqueued_at=None, requeue: bool = False):
         self.announce = announce
         self.enqueued_at = enqueued_at
         self.requeue = requeue
+        self.callback_offered = False
 
     async def enter(self, ctx: CallContext) -> Optional[State]:
         if self.announce:
@@ -210,8 +254,18 @@ class Queued(State):
         else:
             await _hold_music(ctx)
         if not self.requeue:
-            ctx.dispatcher.add(ctx.channel_id, self.enqueued_at)
+            ctx.dispatcher.add(ctx.channel_id, self.enqueued_at, ctx.queue)
+        self._schedule_announcement(ctx)
         return None
+
+    @staticmethod
+    def _schedule_announcement(ctx: CallContext) -> None:
+        every = float(ctx.acd_config.get("announce_seconds", 0) or 0)
+        info = getattr(ctx.dispatcher, "queues", {}).get(ctx.queue or "")
+        if info is not None:
+            every = float(info.announce_seconds or 0)
+        if every > 0:
+            ctx.start_timer("announce", every)
 
     async def handle(self, ctx: CallContext, event: Any) -> Optional[State]:
         if _prompt_done(event, ctx):
@@ -219,7 +273,67 @@ class Queued(State):
             await _hold_music(ctx)
             return None
         if isinstance(event, ServiceEvent) and event.type == "offer":
+            ctx.cancel_timer("announce")
             return Offering(int(event.data["agent_id"]))
+        if isinstance(event, Timer) and event.name == "announce":
+            await self._announce(ctx, position_prompts(ctx))
+            self._schedule_announcement(ctx)
+            return None
+        if isinstance(event, ServiceEvent) and event.type == "moved":
+            ctx.queue = str(event.data.get("queue") or ctx.queue)
+            return None
+        if isinstance(event, ServiceEvent) and event.type == "offer_callback":
+            self.callback_offered = True
+            await self._announce(ctx, ["offer_callback"])
+            return None
+        if _is_dtmf(event, ctx) and self.callback_offered and event.digit == "1":
+            ctx.cancel_timer("announce")
+            return CallbackRequested()
+        return None
+
+    @staticmethod
+    async def _announce(ctx: CallContext, prompts: list[str]) -> None:
+        if not prompts or ctx.playback_id:
+            return  # nothing to say, or already speaking
+        await ctx.telephony.stop_moh(ctx.channel_id)
+        await ctx.play_sequence(prompts)
+
+
+def position_prompts(ctx: CallContext) -> list[str]:
+    """'You are number N in line. Your estimated wait is about M minutes.'"""
+    from ivr.prompts import MAX_NUMBER
+
+    position = ctx.dispatcher.position(ctx.channel_id)
+    if position is None or position > MAX_NUMBER:
+        return []
+    out = ["position_intro", f"n{position}", "position_outro"]
+    wait = ctx.dispatcher.estimated_wait(ctx.channel_id)
+    if wait is not None:
+        minutes = math.ceil(wait / 60)
+        if wait < 60:
+            out.append("wait_under_minute")
+        elif minutes <= MAX_NUMBER:
+            out += ["wait_intro", f"n{minutes}", "wait_minutes"]
+    return out
+
+
+class CallbackRequested(State):
+    """The caller keeps their place and hangs up: the callback is stored first,
+    then confirmed, then the line is cleared."""
+    name = "callback_requested"
+
+    async def enter(self, ctx: CallContext) -> Optional[State]:
+        ctx.dispatcher.remove(ctx.channel_id)
+        await ctx.run_sync(ctx.callbacks.request, ctx.channel_id)
+        await ctx.telephony.stop_moh(ctx.channel_id)
+        await ctx.stop_prompt()
+        await ctx.play("callback_confirmed")
+        return None
+
+    async def handle(self, ctx: CallContext, event: Any) -> Optional[State]:
+        if _prompt_done(event, ctx):
+            ctx.playback_id = None
+            await ctx.telephony.hangup(ctx.channel_id)
         return None
 
 

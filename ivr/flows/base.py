@@ -36,10 +36,13 @@ class Ended(State):
 
 class Dispatcher(Protocol):
     """The ACD side a flow talks to (ivr.dispatcher.QueueDispatcher)."""
-    def add(self, channel_id: str, enqueued_at) -> None: ...
+    def add(self, channel_id: str, enqueued_at, queue: Optional[str] = None) -> None: ...
     def remove(self, channel_id: str) -> None: ...
     def offer_failed(self, channel_id: str) -> None: ...
     def no_answer(self, channel_id: str, agent_id: int) -> None: ...
+    def position(self, channel_id: str) -> Optional[int]: ...
+    def estimated_wait(self, channel_id: str) -> Optional[float]: ...
+    async def menu(self) -> dict[str, str]: ...
 
 
 @dataclass
@@ -63,6 +66,7 @@ class CallContext:
     post: Callable[[Any], None]              # deliver an event to this call's own mailbox
     log: logging.Logger
     speech: Any = None                       # ivr.speech.SpeechAnalysis, or None when disabled
+    callbacks: Any = None                    # cti.callbacks.CallbackService (blocking)
     ids: Callable[[str], str] = field(default=None)  # type: ignore[assignment]
     agent_channel_id: Optional[str] = None
     agent_id: Optional[int] = None
@@ -71,6 +75,7 @@ class CallContext:
     ticket_id: Optional[int] = None
     media_channel_id: Optional[str] = None
     media_bridge_id: Optional[str] = None
+    queue: Optional[str] = None              # the inquiry type chosen in the menu (None: default)
 
     def __post_init__(self) -> None:
         if self.ids is None:
@@ -85,6 +90,13 @@ class CallContext:
         playback_id = self.ids("pb")
         self.playback_id = playback_id
         await self.telephony.play(self.channel_id, self.prompt(name), playback_id)
+        return playback_id
+
+    async def play_sequence(self, names: list[str]) -> str:
+        """Several prompts as one playback (one PlaybackFinished at the end)."""
+        playback_id = self.ids("pb")
+        self.playback_id = playback_id
+        await self.telephony.play(self.channel_id, ",".join(self.prompt(n) for n in names), playback_id)
         return playback_id
 
     async def stop_prompt(self) -> None:

@@ -71,6 +71,7 @@ def upgrade() -> None:
     op.execute("UPDATE queues SET priority = 1 WHERE priority < 1")
 
     with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('state_until', sa.DateTime(), nullable=True))
         batch_op.add_column(sa.Column('site_id', sa.Integer(), nullable=True))
         batch_op.create_foreign_key('fk_users_site_id', 'sites', ['site_id'], ['id'])
 
@@ -80,6 +81,7 @@ def downgrade() -> None:
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.drop_constraint('fk_users_site_id', type_='foreignkey')
         batch_op.drop_column('site_id')
+        batch_op.drop_column('state_until')
 
     with op.batch_alter_table('queues', schema=None) as batch_op:
         batch_op.drop_constraint('fk_queues_site_id', type_='foreignkey')
