@@ -373,6 +373,7 @@ class StreamBench:
             "asterisk": ast_cfg,
             "ivr": {"prompts_dir": str(pbx_support.test_prompts_dir())},
             "asr": {"end_silence_ms": self.args.end_silence_ms, "max_listen_seconds": 20.0},
+            "acd": {"menu": False},
             "web": {"port": free_port(udp=False, tcp=True), "secret_key": secrets.token_hex(16)},
         })
         # cti.config rejects [asr] keys it does not list ("unknown key asr.transcript"); the

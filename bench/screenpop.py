@@ -601,7 +601,7 @@ class HappyCallBench:
             "data": {"dir": str(self.tmp / "data")},
             "asterisk": ast_cfg,
             "ivr": {"prompts_dir": str(pbx_support.test_prompts_dir())},
-            "acd": {"ring_timeout": 10.0},
+            "acd": {"ring_timeout": 10.0, "menu": False, "wrap_up_seconds": 0},
             # The call path alone: the spoken description step (issue 3) has its own tests.
             "asr": {"enabled": False},
             "web": {"port": free_port(udp=False, tcp=True), "secret_key": secrets.token_hex(16)},

@@ -75,6 +75,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "queue": "helpdesk",          # where callers go when the ARS menu has no queue for them
         "ring_timeout": 15.0,
         "wrap_up_seconds": 10.0,      # after a call, unless the queue sets its own (0: none)
+        "menu": True,                 # ARS menu of inquiry types (queues with a menu key)
         "menu_timeout": 6.0,          # seconds to choose an inquiry type in the ARS menu
     },
     "floor": {

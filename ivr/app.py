@@ -79,6 +79,12 @@ class AriApplication:
             return False
         return self._portal.call(wait)
 
+    def dispatcher_kick(self) -> None:
+        """Ask for an ACD pass now (from any thread), e.g. after agents were changed
+        directly in the database."""
+        if self._portal is not None and self.dispatcher is not None:
+            self._portal.start_task_soon(self._kick)
+
     def call_count(self) -> int:
         return self._portal.call(lambda: len(self.registry))
 

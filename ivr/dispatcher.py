@@ -112,6 +112,8 @@ class QueueDispatcher:
     async def _housekeeping(self) -> None:
         if self._acd is None:
             return
+        # Queue settings are read every pass: a supervisor's change applies within a second.
+        self.queues = {q.name: q for q in await self._run_sync(self._acd.queues)}
         await self._run_sync(self._acd.end_wrap_ups)
         if self._callbacks is not None and self._place_callback is not None:
             await self._sync_callbacks()
@@ -133,8 +135,7 @@ class QueueDispatcher:
         async with self._lock:
             if self._acd is None:
                 return await self._dispatch_single_queue()
-            queues = {q.name: q for q in await self._run_sync(self._acd.queues)}
-            self.queues = queues
+            queues = self.queues or {q.name: q for q in await self._run_sync(self._acd.queues)}
             self._seats = await self._run_sync(self._acd.seats)
             self._handle_times = await self._run_sync(self._acd.handle_times)
             known = [c for c in self.waiting.calls() if c.queue in queues]

@@ -40,7 +40,7 @@ def system(tmp_path_factory):
         "asterisk": pbx_support.asterisk_config(),
         "ivr": {"prompts_dir": str(pbx_support.test_prompts_dir()), "pin_first_digit_timeout": 4.0,
                 "pin_inter_digit_timeout": 3.0},
-        "acd": {"ring_timeout": 4.0},
+        "acd": {"ring_timeout": 4.0, "menu": False, "wrap_up_seconds": 0},
         # The call path alone: the spoken description step (issue 3) has its own tests.
         "asr": {"enabled": False},
         "web": {"port": free_port(udp=False, tcp=True), "secret_key": "e2e-secret"},

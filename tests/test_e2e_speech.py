@@ -71,7 +71,7 @@ def system(tmp_path_factory):
         "data": {"dir": str(data)},
         "asterisk": pbx_support.asterisk_config(),
         "ivr": {"prompts_dir": str(pbx_support.test_prompts_dir())},
-        "acd": {"ring_timeout": 10.0},
+        "acd": {"ring_timeout": 10.0, "menu": False, "wrap_up_seconds": 0},
         "asr": {"keep_audio_dir": str(data / "heard"), "end_silence_ms": 1000, "max_listen_seconds": 12.0},
         "web": {"port": free_port(udp=False, tcp=True), "secret_key": "e2e-speech"},
     })

@@ -136,13 +136,18 @@ def read_wav_ulaw(path: Path | str) -> bytes:
         return ulaw_encode(wav.readframes(wav.getnframes()))
 
 
+PAUSE = ","       # in a digit string: wait PAUSE_MS before the next digit
+PAUSE_MS = 1000
+
+
 def write_rtp_pcap(path: Path, digits: str = "", audio: bytes = b"", silence_ms: int = 0,
                    digit_ms: int = 120, gap_ms: int = 200, lead_ms: int = 60,
                    event_pt: int = 101, audio_delay_ms: int = 0) -> tuple[float, float]:
     """Write one PCMU RTP stream as a pcap file for SIPp's ``play_pcap_audio``.
 
     The stream is: ``lead_ms`` of silence, the RFC 4733 events for ``digits``
-    (each followed by ``gap_ms`` of silence), ``audio_delay_ms`` of silence (the
+    (each followed by ``gap_ms`` of silence; a ``,`` is a second of silence, as on
+    a dialler: "100100#,,1" answers a menu two seconds later), ``audio_delay_ms`` of silence (the
     caller listens to a prompt), then ``audio`` (mu-law bytes, e.g.
     from :func:`read_wav_ulaw`), then ``silence_ms`` of silence (keeps RTP flowing).
 
@@ -155,7 +160,7 @@ def write_rtp_pcap(path: Path, digits: str = "", audio: bytes = b"", silence_ms:
     Returns (seconds until the last digit's gap ends, total seconds).
     """
     for d in digits:
-        if d not in DTMF_EVENTS:
+        if d not in DTMF_EVENTS and d != PAUSE:
             raise ValueError(f"cannot send DTMF digit {d!r}")
     ssrc = random.getrandbits(32)
     seq = random.randrange(1000, 30000)
@@ -181,6 +186,9 @@ def write_rtp_pcap(path: Path, digits: str = "", audio: bytes = b"", silence_ms:
 
     silence(lead_ms)
     for d in digits:
+        if d == PAUSE:
+            silence(PAUSE_MS)
+            continue
         event = DTMF_EVENTS[d]
         steps = max(2, digit_ms // 20)
         for i in range(steps):
@@ -382,9 +390,9 @@ class SippCaller(_Sipp):
             raise ValueError(f"bad caller number {caller_number!r}")
         sip_quote(display_name)  # validate early
         for d in digits:
-            if d not in DTMF_EVENTS:
+            if d not in DTMF_EVENTS and d != PAUSE:
                 raise ValueError(f"cannot send DTMF digit {d!r}")
-        dtmf_time = 0.1 + len(digits) * (0.12 + digit_gap)
+        dtmf_time = 0.1 + len(digits) * (0.12 + digit_gap) + digits.count(PAUSE) * PAUSE_MS / 1000
         if timeout is None:
             timeout = pause_before_digits + dtmf_time + len(self.audio) / 8000 + audio_delay + hold_seconds + 15
         super().__init__(local_port, media_port, timeout)

@@ -247,6 +247,7 @@ class Queued(State):
         self.enqueued_at = enqueued_at
         self.requeue = requeue
         self.callback_offered = False
+        self.pending: list[str] = []      # an announcement waiting for the current prompt to end
 
     async def enter(self, ctx: CallContext) -> Optional[State]:
         if self.announce:
@@ -260,17 +261,20 @@ class Queued(State):
 
     @staticmethod
     def _schedule_announcement(ctx: CallContext) -> None:
-        every = float(ctx.acd_config.get("announce_seconds", 0) or 0)
         info = getattr(ctx.dispatcher, "queues", {}).get(ctx.queue or "")
-        if info is not None:
-            every = float(info.announce_seconds or 0)
+        # Before the ACD has read the queues (just started): look again in 30 s.
+        every = float(info.announce_seconds or 0) if info is not None else 30.0
         if every > 0:
             ctx.start_timer("announce", every)
 
     async def handle(self, ctx: CallContext, event: Any) -> Optional[State]:
         if _prompt_done(event, ctx):
             ctx.playback_id = None
-            await _hold_music(ctx)
+            if self.pending:
+                prompts, self.pending = self.pending, []
+                await ctx.play_sequence(prompts)
+            else:
+                await _hold_music(ctx)
             return None
         if isinstance(event, ServiceEvent) and event.type == "offer":
             ctx.cancel_timer("announce")
@@ -291,10 +295,14 @@ class Queued(State):
             return CallbackRequested()
         return None
 
-    @staticmethod
-    async def _announce(ctx: CallContext, prompts: list[str]) -> None:
-        if not prompts or ctx.playback_id:
-            return  # nothing to say, or already speaking
+    async def _announce(self, ctx: CallContext, prompts: list[str]) -> None:
+        if not prompts:
+            return
+        if ctx.playback_id:
+            # Speaking already: say it next (a callback offer wins over a position).
+            if not self.pending or prompts == ["offer_callback"]:
+                self.pending = prompts
+            return
         await ctx.telephony.stop_moh(ctx.channel_id)
         await ctx.play_sequence(prompts)
 

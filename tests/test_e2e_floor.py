@@ -1,0 +1,186 @@
+"""The contact-center floor end to end: real Asterisk, SIPp callers and agent
+phones.  The ARS menu routes to the chosen queue and only its agents; callers
+hear their position; wrap-up ends by itself; a caller offered a callback at the
+queue's maximum wait keeps their place; a hang-up in the queue lands on the
+abandoned list."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from sqlalchemy import select, update
+
+from cti.config import load
+from db.models import Callback, CallRecord, Queue, Ticket, User
+from ivr.system import System
+from ivr.telephony import AriTelephony
+from support import asterisk as pbx_support
+from support.sipp import SippCaller, SippPhone, free_port
+
+pytestmark = [pytest.mark.e2e]
+
+
+def wait_for(predicate, timeout=20.0, step=0.1, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory):
+    from ivr.pbx.provision import ensure_root
+
+    ensure_root(pbx_support.test_root())
+    data = tmp_path_factory.mktemp("e2e-floor")
+    config = load(environ={}, overrides={
+        "data": {"dir": str(data)},
+        "asterisk": pbx_support.asterisk_config(),
+        "ivr": {"prompts_dir": str(pbx_support.test_prompts_dir()), "pin_first_digit_timeout": 4.0},
+        "acd": {"ring_timeout": 6.0, "menu_timeout": 3.0, "wrap_up_seconds": 2.0},
+        "asr": {"enabled": False},
+        "web": {"port": free_port(udp=False, tcp=True), "secret_key": "e2e-floor"},
+    })
+    sys_ = System(config, echo=lambda *_: None, instance_name="test-e2e-floor")
+    sys_.start()
+    yield sys_
+    sys_.stop()
+
+
+@pytest.fixture
+def played(monkeypatch):
+    """(channel id, media) of every playback the application starts on Asterisk."""
+    log: list[tuple[str, str]] = []
+    lock = threading.Lock()
+    original = AriTelephony.play
+
+    async def play(self, channel_id, media, playback_id, lang=""):
+        with lock:
+            log.append((channel_id, media))
+        return await original(self, channel_id, media, playback_id, lang)
+
+    monkeypatch.setattr(AriTelephony, "play", play)
+    return log
+
+
+@pytest.fixture(autouse=True)
+def clean_floor(system):
+    if system.ari_app.call_count():
+        system.asterisk.cli("channel request hangup all")
+    wait_for(lambda: system.ari_app.call_count() == 0, what="no live call")
+    with system.sessions.begin() as s:
+        s.execute(update(User).values(state="logged_out", state_reason="", state_until=None))
+        s.execute(update(Queue).values(max_wait_seconds=None, announce_seconds=30))
+    yield
+
+
+def ready(system, username, dial=""):
+    with system.sessions.begin() as s:
+        values = {"state": "ready", "state_reason": ""}
+        if dial:
+            values["phone"] = dial
+        s.execute(update(User).where(User.username == username).values(**values))
+    system.ari_app.dispatcher_kick()
+
+
+def rows(system, model, *where):
+    with system.sessions() as s:
+        return list(s.scalars(select(model).where(*where)))
+
+
+def agent(system, username):
+    return rows(system, User, User.username == username)[0]
+
+
+def call_of(system, number):
+    found = rows(system, CallRecord, CallRecord.caller_number == number)
+    return found[-1] if found else None
+
+
+def queue_of(system, call):
+    return rows(system, Queue, Queue.id == call.queue_id)[0].name
+
+
+def test_menu_routes_to_the_chosen_queue_only_its_agents_ring_and_wrap_up_ends(system):
+    # agent1 is not a member of 'lan' (key 2); agent2 is.  agent1's phone would
+    # answer too, so a wrong route would show.
+    with SippPhone(mode="answer", ring_seconds=0.3, talk_seconds=3) as phone1, \
+            SippPhone(mode="answer", ring_seconds=0.3, talk_seconds=3) as phone2:
+        ready(system, "agent1", phone1.dial_string("1001"))
+        ready(system, "agent2", phone2.dial_string("1002"))
+        with SippCaller(system.asterisk.sip_uri("1600"), digits="100100#,2", caller_number="0700000001",
+                        pause_before_digits=0.5, hold_seconds=20):
+            call = wait_for(lambda: (c := call_of(system, "0700000001")) and c.answered_at and c,
+                            what="answered call")
+            assert queue_of(system, call) == "lan"
+            assert call.agent_id == agent(system, "agent2").id
+            (ticket,) = rows(system, Ticket, Ticket.id == call.ticket_id)
+            assert ticket.queue_id == call.queue_id
+        wait_for(lambda: (c := call_of(system, "0700000001")) and c.ended_at, what="call end")
+        # After the call: wrap-up (2 s here), then ready again by itself.
+        states = set()
+        wait_for(lambda: states.add(agent(system, "agent2").state) or agent(system, "agent2").state == "ready",
+                 timeout=10, step=0.05, what="wrap-up to end")
+        assert "wrap_up" in states
+        assert agent(system, "agent1").state == "ready" and phone1.calls_received() == 0
+
+
+def test_no_key_in_the_menu_goes_to_the_default_queue(system):
+    # The Korean menu prompt lasts ~16 s, then 3 s for a key.
+    with SippCaller(system.asterisk.sip_uri("1600"), digits="100200#", caller_number="0700000002",
+                    pause_before_digits=0.5, hold_seconds=30):
+        call = wait_for(lambda: (c := call_of(system, "0700000002")) and c.queued_at and c, timeout=30,
+                        what="queued call")
+        assert queue_of(system, call) == "helpdesk"
+
+
+def test_waiting_callers_hear_their_position(system, played):
+    with system.sessions.begin() as s:
+        s.execute(update(Queue).where(Queue.name == "pc").values(announce_seconds=3))
+    with SippCaller(system.asterisk.sip_uri("1600"), digits="100100#,1", caller_number="0700000003",
+                    pause_before_digits=0.5, hold_seconds=16) as first:
+        wait_for(lambda: (c := call_of(system, "0700000003")) and c.queued_at, what="first queued")
+        with SippCaller(system.asterisk.sip_uri("1600"), digits="100200#,1", caller_number="0700000004",
+                        pause_before_digits=0.5, hold_seconds=12):
+            second = wait_for(lambda: (c := call_of(system, "0700000004")) and c.queued_at and c,
+                              what="second queued")
+            first_call = call_of(system, "0700000003")
+
+            def heard(call, number):
+                return any(cid == call.channel_id and "position_intro" in media and f"/n{number}," in media
+                           for cid, media in list(played))
+
+            wait_for(lambda: heard(first_call, 1) and heard(second, 2), timeout=15, what="position announcements")
+        first.wait(30)
+
+
+def test_callback_offered_at_max_wait_keeps_the_place(system):
+    with system.sessions.begin() as s:
+        s.execute(update(Queue).where(Queue.name == "apps").values(max_wait_seconds=3))
+    # PIN, menu key 3 (applications), then '1' when the callback is offered.
+    # (The hold prompt lasts ~6 s; the offer follows it.)
+    digits = "100300#,3" + "," * 10 + "1"
+    with SippCaller(system.asterisk.sip_uri("1600"), digits=digits, caller_number="0700000005",
+                    pause_before_digits=0.5, hold_seconds=15) as caller:
+        call = wait_for(lambda: (c := call_of(system, "0700000005")) and c.ended_at and c, timeout=40,
+                        what="caller to be hung up after asking for a callback")
+        caller.wait(30)
+    assert call.outcome == "callback"
+    (entry,) = rows(system, Callback, Callback.call_id == call.id)
+    assert (entry.kind, entry.status, entry.number) == ("requested", "open", "0700000005")
+    assert entry.place_at == call.queued_at, "the callback keeps the caller's place"
+
+
+def test_hang_up_in_the_queue_lands_on_the_abandoned_list(system):
+    with SippCaller(system.asterisk.sip_uri("1600"), digits="100400#,4", caller_number="0700000006",
+                    pause_before_digits=0.5, hold_seconds=5) as caller:
+        caller.wait(30)
+    call = wait_for(lambda: (c := call_of(system, "0700000006")) and c.ended_at and c, what="abandoned")
+    assert call.outcome == "abandoned"
+    listed = system.callbacks.abandoned_list()
+    assert [(e["number"], e["queue"], e["kind"]) for e in listed if e["number"] == "0700000006"] == \
+        [("0700000006", "office", "abandoned")]
