@@ -67,7 +67,7 @@ class FakeTelephony:
 
 
 class Harness:
-    def __init__(self, config, call_center, tg, speech=None):
+    def __init__(self, config, call_center, tg, speech=None, acd=None, callbacks=None):
         self.tel = FakeTelephony()
         self.registry = CallRegistry()
         self.cc = call_center
@@ -76,9 +76,10 @@ class Harness:
             s = self.registry.get(cid)
             if s:
                 s.post(ev)
-        self.dispatcher = QueueDispatcher("helpdesk", call_center, post, run_sync, tick_seconds=0.05)
+        self.dispatcher = QueueDispatcher("helpdesk", call_center, post, run_sync, tick_seconds=0.05,
+                                          acd=acd, callbacks=callbacks)
         self.handlers = StasisHandlers(config, call_center, self.dispatcher, self.registry, self.tel,
-                                       tg.start_soon, run_sync, speech=speech)
+                                       tg.start_soon, run_sync, speech=speech, callbacks=callbacks)
         tg.start_soon(self.dispatcher.run)
 
     def send(self, type_, cid, **kw):
