@@ -16,6 +16,7 @@ Agent requests (``request``)::
 Call events (``on_call_event``)::
 
     offer              READY -> RINGING
+    callback           READY, NOT_READY, WRAP_UP -> RINGING   (the agent calls a customer back)
     answer             RINGING, NOT_READY -> TALKING
     no_answer          RINGING, NOT_READY -> NOT_READY
     offer_cancelled    RINGING -> READY
@@ -79,6 +80,9 @@ _AGENT_REQUESTS: dict[AgentState, frozenset[AgentState]] = {
 # The first entry is the event's usual move (named in InvalidTransition).
 _SYSTEM: dict[str, dict[AgentState, AgentState]] = {
     "offer": {S.READY: S.RINGING},
+    # An agent calls a customer back (one click, or the ACD's queued callback): their
+    # phone rings first.  Agents not taking inbound calls may still call back.
+    "callback": {S.READY: S.RINGING, S.NOT_READY: S.RINGING, S.WRAP_UP: S.RINGING},
     # An agent who asked for NOT_READY while ringing still answers or misses the call.
     "answer": {S.RINGING: S.TALKING, S.NOT_READY: S.TALKING},
     "no_answer": {S.RINGING: S.NOT_READY, S.NOT_READY: S.NOT_READY},

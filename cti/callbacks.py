@@ -16,9 +16,10 @@ Outcomes of an attempt: ``reached`` (done), ``no_answer``, ``busy`` or
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any, Optional
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cti import events
@@ -29,9 +30,16 @@ ABANDONED = "abandoned"
 REQUESTED = "requested"
 OUTCOMES = ("reached", "no_answer", "busy", "failed")
 OPEN, DIALING, DONE, CANCELLED = "open", "dialing", "done", "cancelled"
+#: The ACD tries a requested callback this many times, this far apart; after that
+#: the entry waits on the abandoned list for an agent to decide.
+MAX_AUTO_ATTEMPTS = 3
+RETRY_AFTER = dt.timedelta(minutes=2)
+DIALABLE = re.compile(r"^\+?[0-9*#]{2,32}$")
 
 #: Bus topic: a callback entry was added, started or finished.
 CALLBACK_UPDATED = "callback.updated"
+#: Bus topic: an agent asked to call an entry back now ({"callback_id", "agent_id"}).
+PLACE_REQUESTED = "callback.place_requested"
 
 
 class CallbackError(ValueError):
@@ -48,6 +56,21 @@ def add_abandoned(s: Session, call: CallRecord, ticket: Optional[Ticket], now: d
                      place_at=call.queued_at or now, wait_seconds=call.wait_seconds)
     s.add(entry)
     return entry
+
+
+def release_attempt(s: Session, call: CallRecord) -> None:
+    """An attempt's call ended without an outcome (the agent hung up first, a
+    crash): its entry is open again, marked failed (inside the caller's transaction)."""
+    entry = s.scalar(select(Callback).where(Callback.status == DIALING, Callback.agent_id == call.agent_id,
+                                            Callback.ticket_id == call.ticket_id))
+    if entry is not None:
+        entry.status = OPEN
+        entry.outcome = "failed"
+
+
+def dialable(number: str) -> bool:
+    """Caller numbers come from SIP headers: only plain numbers go into a dial string."""
+    return bool(DIALABLE.match(number or ""))
 
 
 def _dial_back_number(s: Session, call: CallRecord, ticket: Optional[Ticket]) -> str:
@@ -87,18 +110,24 @@ class CallbackService:
         return entry_id
 
     def abandoned_list(self, limit: int = 200) -> list[dict[str, Any]]:
-        """Open abandoned-call entries, oldest first."""
+        """Open abandoned-call entries (and requested callbacks the ACD gave up
+        on), oldest first."""
         with self._sessions() as s:
-            rows = s.scalars(select(Callback).where(Callback.kind == ABANDONED,
-                                                    Callback.status.in_([OPEN, DIALING]))
-                             .order_by(Callback.place_at).limit(limit)).all()
+            rows = s.scalars(select(Callback).where(
+                Callback.status.in_([OPEN, DIALING]),
+                or_(Callback.kind == ABANDONED, Callback.attempts >= MAX_AUTO_ATTEMPTS))
+                .order_by(Callback.place_at).limit(limit)).all()
             return [self._row(s, c) for c in rows]
 
     def requested_waiting(self) -> list[dict[str, Any]]:
-        """Open requested callbacks (the ACD queues them), oldest place first."""
+        """Requested callbacks the ACD should place (oldest place first): open,
+        tried fewer than MAX_AUTO_ATTEMPTS times, the last try RETRY_AFTER ago."""
+        retry_before = self._now() - RETRY_AFTER
         with self._sessions() as s:
-            rows = s.scalars(select(Callback).where(Callback.kind == REQUESTED, Callback.status == OPEN)
-                             .order_by(Callback.place_at)).all()
+            rows = s.scalars(select(Callback).where(
+                Callback.kind == REQUESTED, Callback.status == OPEN, Callback.attempts < MAX_AUTO_ATTEMPTS,
+                or_(Callback.last_attempt_at.is_(None), Callback.last_attempt_at <= retry_before))
+                .order_by(Callback.place_at)).all()
             return [self._row(s, c) for c in rows]
 
     def get(self, callback_id: int) -> dict[str, Any]:
@@ -113,8 +142,8 @@ class CallbackService:
             entry = self._entry(s, callback_id)
             if entry.status != OPEN:
                 raise CallbackError(f"callback {callback_id} is {entry.status}")
-            if not entry.number:
-                raise CallbackError(f"callback {callback_id} has no number to dial")
+            if not dialable(entry.number):
+                raise CallbackError(f"callback {callback_id} has no number that can be dialled")
             agent = s.get(User, agent_id)
             if agent is None or not agent.phone:
                 raise CallbackError(f"agent {agent_id} has no phone")
@@ -147,6 +176,16 @@ class CallbackService:
             row = self._row(s, entry)
         self._publish(callback_id, row["status"])
         return row
+
+    def ask_to_place(self, callback_id: int, agent_id: int) -> None:
+        """The agent's one click: checked here (clear errors for the desktop), then
+        handed to the telephony side over the bus."""
+        entry = self.get(callback_id)
+        if entry["status"] != OPEN:
+            raise CallbackError(f"callback {callback_id} is {entry['status']}")
+        if not dialable(entry["number"]):
+            raise CallbackError(f"callback {callback_id} has no number that can be dialled")
+        self._bus.publish(PLACE_REQUESTED, {"callback_id": callback_id, "agent_id": agent_id})
 
     def cancel(self, callback_id: int) -> None:
         with self._sessions.begin() as s:

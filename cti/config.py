@@ -77,6 +77,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "wrap_up_seconds": 10.0,      # after a call, unless the queue sets its own (0: none)
         "menu": True,                 # ARS menu of inquiry types (queues with a menu key)
         "menu_timeout": 6.0,          # seconds to choose an inquiry type in the ARS menu
+        # Calling customers back: the dial string for a number ({number}: digits, '+', '*', '#'),
+        # the caller id they see, and how long their phone rings.
+        "callback_dial": "PJSIP/{number}",
+        "callback_caller_id": "1600",
+        "callback_ring_seconds": 30.0,
     },
     "floor": {
         # Wallboard and dashboard figures.

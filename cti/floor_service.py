@@ -233,9 +233,11 @@ class FloorService:
     # ---- queries ---------------------------------------------------------------------
     @staticmethod
     def _queues(s) -> list[dict[str, Any]]:
-        rows = s.execute(select(Queue.id, Queue.name, Queue.title, Queue.title_en, Queue.service_level_seconds,
-                                Site.code).outerjoin(Site, Site.id == Queue.site_id).order_by(Queue.id)).all()
-        return [{"id": r.id, "name": r.name, "title": r.title or r.name, "title_en": r.title_en or r.title or r.name,
+        rows = s.execute(select(Queue.id, Queue.name, Queue.title, Queue.title_en,
+                                Queue.service_level_seconds, Site.code)
+                         .outerjoin(Site, Site.id == Queue.site_id).order_by(Queue.id)).all()
+        return [{"id": r.id, "name": r.name, "title": r.title or r.name,
+                 "title_en": r.title_en or r.title or r.name,
                  "service_level_s": float(r.service_level_seconds if r.service_level_seconds is not None
                                           else floor_stats.DEFAULT_SERVICE_LEVEL_S),
                  "site": r.code or UNSPECIFIED} for r in rows]

@@ -166,6 +166,51 @@ class CallCenter:
         self._bus.publish(events.SCREENPOP, {"agent_id": agent_id, "pop": pop})
         return pop
 
+    # ---- callbacks (telephony side; cti.callbacks keeps the lists) ---------------
+    def callback_offer(self, channel_id: str, callback: dict[str, Any], agent_id: int) -> dict[str, Any]:
+        """An agent calls a customer back: a call record for the attempt (line
+        ``callback``, never counted as an inbound call: it has no queue time), the
+        agent RINGING and a screen-pop of the customer's ticket."""
+        now = self._now()
+        with self._sessions.begin() as s:
+            agent = self._agent(s, agent_id)
+            self._set_agent_state(s, agent, agent_state.on_call_event(agent.state, "callback"), "", now)
+            call = CallRecord(channel_id=channel_id, ticket_id=callback.get("ticket_id"),
+                              caller_number=str(callback.get("number", ""))[:64],
+                              caller_name=str(callback.get("caller_name", ""))[:200], line="callback",
+                              started_at=now, agent_id=agent.id, outcome="ringing")
+            s.add(call)
+            s.flush()
+            ticket = s.get(Ticket, call.ticket_id) if call.ticket_id else None
+            customer = ticket.customer if ticket else None
+            if ticket is not None:
+                self._record(s, ticket, "callback_offered", now, user_id=agent.id,
+                             detail={"callback_id": callback.get("id")})
+            pop = {"type": "callback", "queue": callback.get("queue_title") or callback.get("queue", ""),
+                   "customer_name": customer.name if customer else "", "customer_known": customer is not None,
+                   "caller_name": call.caller_name, "phone": call.caller_number, "waiting_seconds": 0.0,
+                   "incident_id": ticket.incident_id if ticket else "", "ticket_id": ticket.id if ticket else None,
+                   "channel_id": channel_id, "offered_at": _iso(now), "callback_id": callback.get("id")}
+        self._publish_agent(agent_id, AgentState.RINGING, "")
+        self._bus.publish(events.SCREENPOP, {"agent_id": agent_id, "pop": pop})
+        return pop
+
+    def callback_connected(self, channel_id: str, agent_id: int) -> None:
+        """The customer answered the callback: agent TALKING, ticket in progress."""
+        now = self._now()
+        with self._sessions.begin() as s:
+            call = self._call(s, channel_id)
+            agent = self._agent(s, agent_id)
+            self._set_agent_state(s, agent, agent_state.on_call_event(agent.state, "answer"), "", now)
+            call.answered_at = now
+            call.outcome = "talking"
+            ticket = s.get(Ticket, call.ticket_id) if call.ticket_id else None
+            if ticket is not None:
+                ticket.agent_id = ticket.agent_id or agent.id
+                if tickets.is_open(ticket.status):
+                    self._move(s, ticket, "callback_reached", now, user_id=agent.id)
+        self._publish_agent(agent_id, AgentState.TALKING, "")
+
     def answered(self, channel_id: str, agent_id: int) -> None:
         now = self._now()
         with self._sessions.begin() as s:
@@ -209,6 +254,13 @@ class CallCenter:
                     freed_agent = self._end_talk(s, call, now)
             elif call.outcome == "callback":
                 pass  # the caller chose to be called back: not abandoned (cti.callbacks)
+            elif call.line == "callback":
+                # A callback attempt that never connected: the agent is free; the entry
+                # goes back on its list if nobody recorded an outcome.
+                if call.agent_id:
+                    freed_agent = self._free_agent(s, call.agent_id, "offer_cancelled", now)
+                call.outcome = "not_reached"
+                callbacks.release_attempt(s, call)
             else:
                 if call.agent_id:  # ringing an agent when the caller hung up
                     freed_agent = self._free_agent(s, call.agent_id, "offer_cancelled", now)

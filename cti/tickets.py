@@ -28,10 +28,13 @@ _MOVES: dict[str, tuple[frozenset[TicketStatus], TicketStatus]] = {
     # The caller hung up, or the call was lost with the PBX, before an agent answered.
     "abandoned": (frozenset({T.NEW, T.QUEUED, T.OFFERED}), T.ABANDONED),
     "resolved": (frozenset({T.IN_PROGRESS, T.ABANDONED, T.NEW, T.QUEUED}), T.RESOLVED),
+    # A callback reached the customer (after an abandoned call or a requested callback).
+    "callback_reached": (frozenset({T.ABANDONED, T.QUEUED, T.NEW, T.IN_PROGRESS}), T.IN_PROGRESS),
 }
 
 # Events that are recorded in the history but do not change the status.
-NOTES = frozenset({"created", "identified", "unidentified", "call_ended", "note", "lost"})
+NOTES = frozenset({"created", "identified", "unidentified", "call_ended", "note", "lost", "moved",
+                   "callback", "callback_requested", "callback_offered"})
 
 
 class InvalidTicketMove(ValueError):

@@ -12,6 +12,7 @@ import anyio.from_thread
 import anyio.to_thread
 
 from cti import events
+from cti.callbacks import PLACE_REQUESTED
 from ivr.calls import CallRegistry
 from ivr.connection import AriSupervisor
 from ivr.dispatcher import QueueDispatcher
@@ -45,6 +46,7 @@ class AriApplication:
         self.registry = CallRegistry()
         self.supervisor: Optional[AriSupervisor] = None
         self.dispatcher: Optional[QueueDispatcher] = None
+        self._handlers: Optional[StasisHandlers] = None
 
     # --- life -------------------------------------------------------------------
     def start(self) -> None:
@@ -54,7 +56,9 @@ class AriApplication:
         ready = threading.Event()
         self._main_future = self._portal.start_task_soon(self._main, ready)
         ready.wait(10)
-        self._unsubscribe = self._bus.subscribe(events.AGENT_STATE, self._on_agent_state)
+        unsubscribe = [self._bus.subscribe(events.AGENT_STATE, self._on_agent_state),
+                       self._bus.subscribe(PLACE_REQUESTED, self._on_place_callback)]
+        self._unsubscribe = lambda: [u() for u in unsubscribe]
 
     def stop(self) -> None:
         if self._unsubscribe:
@@ -99,10 +103,17 @@ class AriApplication:
                 if session is not None:
                     session.post(event)
 
+            handlers = None
+
+            async def place_callback(callback_id: int, agent_id: int) -> None:
+                await handlers.place_callback(callback_id, agent_id)
+
             self.dispatcher = QueueDispatcher(cfg["acd"]["queue"], self._cc, post, run_sync,
-                                              acd=self._acd, callbacks=self._callbacks)
+                                              acd=self._acd, callbacks=self._callbacks,
+                                              place_callback=place_callback if self._callbacks else None)
             handlers = StasisHandlers(cfg, self._cc, self.dispatcher, self.registry, live,
                                       tg.start_soon, run_sync, speech=self._speech, callbacks=self._callbacks)
+            self._handlers = handlers
 
             async def connected(telephony) -> None:
                 live.attach(telephony)
@@ -151,6 +162,19 @@ class AriApplication:
 
     async def _kick(self) -> None:
         self.dispatcher.kick()
+
+    def _on_place_callback(self, _topic: str, payload: dict) -> None:
+        """An agent's one-click callback (from a web thread)."""
+        if self._portal is None or self._handlers is None:
+            log.warning("callback %s not placed: the telephony side is not running", payload.get("callback_id"))
+            return
+        self._portal.start_task_soon(self._place_callback, int(payload["callback_id"]), int(payload["agent_id"]))
+
+    async def _place_callback(self, callback_id: int, agent_id: int) -> None:
+        try:
+            await self._handlers.place_callback(callback_id, agent_id)
+        except Exception as exc:  # the entry stays on its list; the agent may try again
+            log.warning("callback %s could not be placed: %s", callback_id, exc)
 
 
 def load(config: dict, call_center: Any, bus: events.EventBus, ari_url: str, ari_user: str,

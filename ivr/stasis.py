@@ -7,6 +7,7 @@ Everything else about a channel goes to the call that owns it.
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import Any, Callable, Optional
 
 import anyio
@@ -83,6 +84,16 @@ class StasisHandlers:
         self._registry.add(session)
         self._start_task(session.run)
         return session
+
+    async def place_callback(self, callback_id: int, agent_id: int) -> None:
+        """Ring the agent, then the customer of a callback entry (ivr.flows.callback).
+        Raises cti.callbacks.CallbackError when the entry cannot be dialled now."""
+        from ivr.flows.callback import RingingAgent
+
+        row = await self._run_sync(self._callbacks.start, callback_id, agent_id)
+        channel_id = f"callback-{callback_id}-{secrets.token_hex(4)}"
+        self._start_session(channel_id, row["number"], row["caller_name"], "callback",
+                            self._config["ivr"]["default_language"], RingingAgent(row, agent_id))
 
     async def _hangup(self, channel_id: Optional[str]) -> None:
         if channel_id:

@@ -206,3 +206,30 @@ def test_requested_callback_keeps_the_place_and_is_not_abandoned(call_center, ca
     assert callbacks.abandoned_list() == []
     with db[0]() as s:
         assert s.scalar(select(Callback)).wait_seconds == 70.0
+
+
+def test_requested_callback_is_retried_later_and_then_left_to_an_agent(call_center, callbacks, clock):
+    from cti.callbacks import MAX_AUTO_ATTEMPTS, RETRY_AFTER
+
+    start_call(call_center, number="0319990000")
+    callback_id = callbacks.request("ch-1")
+    call_center.call_ended("ch-1")
+    for attempt in range(MAX_AUTO_ATTEMPTS):
+        assert [e["id"] for e in callbacks.requested_waiting()] == [callback_id]
+        callbacks.start(callback_id, AGENT1)
+        callbacks.finish(callback_id, "busy")
+        assert callbacks.requested_waiting() == [], "not again at once"
+        clock.advance(RETRY_AFTER.total_seconds())
+    assert callbacks.requested_waiting() == []
+    assert [(e["id"], e["kind"], e["attempts"]) for e in callbacks.abandoned_list()] == \
+        [(callback_id, "requested", MAX_AUTO_ATTEMPTS)]
+
+
+def test_numbers_that_are_not_plain_digits_are_never_dialled(call_center, callbacks):
+    start_call(call_center, number="1234@evil;transport=tcp")
+    call_center.call_ended("ch-1")
+    (entry,) = callbacks.abandoned_list()
+    with pytest.raises(CallbackError, match="dialled"):
+        callbacks.start(entry["id"], AGENT1)
+    with pytest.raises(CallbackError, match="dialled"):
+        callbacks.ask_to_place(entry["id"], AGENT1)

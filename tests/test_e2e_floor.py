@@ -37,15 +37,20 @@ def system(tmp_path_factory):
 
     ensure_root(pbx_support.test_root())
     data = tmp_path_factory.mktemp("e2e-floor")
+    customer_port = free_port(udp=True, tcp=False)
     config = load(environ={}, overrides={
         "data": {"dir": str(data)},
         "asterisk": pbx_support.asterisk_config(),
         "ivr": {"prompts_dir": str(pbx_support.test_prompts_dir()), "pin_first_digit_timeout": 4.0},
-        "acd": {"ring_timeout": 6.0, "menu_timeout": 3.0, "wrap_up_seconds": 2.0},
+        "acd": {"ring_timeout": 6.0, "menu_timeout": 3.0, "wrap_up_seconds": 2.0,
+                # Customers called back are one SIPp phone on the loopback.
+                "callback_dial": "PJSIP/phones/sip:{number}@127.0.0.1:%d" % customer_port,
+                "callback_ring_seconds": 8.0},
         "asr": {"enabled": False},
         "web": {"port": free_port(udp=False, tcp=True), "secret_key": "e2e-floor"},
     })
     sys_ = System(config, echo=lambda *_: None, instance_name="test-e2e-floor")
+    sys_.customer_port = customer_port
     sys_.start()
     yield sys_
     sys_.stop()
@@ -75,6 +80,8 @@ def clean_floor(system):
     with system.sessions.begin() as s:
         s.execute(update(User).values(state="logged_out", state_reason="", state_until=None))
         s.execute(update(Queue).values(max_wait_seconds=None, announce_seconds=30))
+        # An earlier test's callbacks must not be placed during this one.
+        s.execute(update(Callback).where(Callback.status.in_(["open", "dialing"])).values(status="cancelled"))
     yield
 
 
@@ -184,3 +191,72 @@ def test_hang_up_in_the_queue_lands_on_the_abandoned_list(system):
     listed = system.callbacks.abandoned_list()
     assert [(e["number"], e["queue"], e["kind"]) for e in listed if e["number"] == "0700000006"] == \
         [("0700000006", "office", "abandoned")]
+
+
+def abandon(system, number, pin="100400", key="4"):
+    with SippCaller(system.asterisk.sip_uri("1600"), digits=f"{pin}#,{key}", caller_number=number,
+                    pause_before_digits=0.5, hold_seconds=4) as caller:
+        caller.wait(30)
+    return wait_for(lambda: [e for e in system.callbacks.abandoned_list() if e["number"] == number],
+                    what="abandoned entry")[0]
+
+
+def test_one_click_callback_rings_the_agent_then_the_customer_and_empties_the_list(system):
+    entry = abandon(system, "0700000007")
+    with SippPhone(mode="answer", ring_seconds=0.3, talk_seconds=4) as agent_phone, \
+            SippPhone(port=system.customer_port, mode="answer", ring_seconds=0.5, talk_seconds=3) as customer:
+        with system.sessions.begin() as s:
+            s.execute(update(User).where(User.username == "agent1")
+                      .values(phone=agent_phone.dial_string("1001"), state="not_ready", state_reason="other"))
+        system.callbacks.ask_to_place(entry["id"], agent(system, "agent1").id)   # the desktop's click
+        done = wait_for(lambda: (e := system.callbacks.get(entry["id"])) and e["status"] == "done" and e,
+                        timeout=30, what="callback reached")
+        assert done["outcome"] == "reached" and done["attempts"] == 1
+        assert agent_phone.calls_received() == 1 and customer.calls_received() == 1
+        assert all(e["id"] != entry["id"] for e in system.callbacks.abandoned_list())
+        attempt = wait_for(lambda: [c for c in rows(system, CallRecord, CallRecord.line == "callback")
+                                    if c.ended_at], timeout=20, what="callback call ended")[0]
+    assert attempt.answered_at is not None and attempt.outcome == "answered"
+    assert attempt.ticket_id == entry["ticket_id"]
+    (ticket,) = rows(system, Ticket, Ticket.id == entry["ticket_id"])
+    assert ticket.status == "in_progress"
+
+
+def test_callback_to_a_customer_who_does_not_answer_stays_listed(system):
+    entry = abandon(system, "0700000008")
+    with SippPhone(mode="answer", ring_seconds=0.3, talk_seconds=15) as agent_phone, \
+            SippPhone(port=system.customer_port, mode="noanswer", ring_seconds=30):
+        ready(system, "agent2", agent_phone.dial_string("1002"))
+        system.callbacks.ask_to_place(entry["id"], agent(system, "agent2").id)
+        wait_for(lambda: system.callbacks.get(entry["id"])["attempts"] == 1 and
+                 system.callbacks.get(entry["id"])["status"] == "open", timeout=40, what="attempt over")
+    again = system.callbacks.get(entry["id"])
+    assert again["outcome"] == "no_answer"
+    assert any(e["id"] == entry["id"] for e in system.callbacks.abandoned_list())
+    wait_for(lambda: agent(system, "agent2").state in ("ready", "wrap_up"), what="agent free again")
+
+
+def test_requested_callbacks_are_placed_automatically_in_queue_order(system):
+    with system.sessions.begin() as s:
+        s.execute(update(Queue).where(Queue.name == "apps").values(max_wait_seconds=3))
+    digits = "100300#,3" + "," * 10 + "1"
+    with SippCaller(system.asterisk.sip_uri("1600"), digits=digits, caller_number="0700000009",
+                    pause_before_digits=0.5, hold_seconds=15) as first:
+        time.sleep(1.5)
+        with SippCaller(system.asterisk.sip_uri("1600"), digits=digits, caller_number="0700000010",
+                        pause_before_digits=0.5, hold_seconds=15) as second:
+            first.wait(40)
+            second.wait(40)
+    numbers = ("0700000009", "0700000010")
+    entries = wait_for(lambda: len(w := [e for e in system.callbacks.requested_waiting() if e["number"] in numbers])
+                       == 2 and w, what="two requests")
+    assert [e["number"] for e in entries] == ["0700000009", "0700000010"]
+    with SippPhone(mode="answer", ring_seconds=0.3, talk_seconds=2, calls=2) as agent_phone, \
+            SippPhone(port=system.customer_port, mode="answer", ring_seconds=0.3, talk_seconds=1, calls=2):
+        ready(system, "agent1", agent_phone.dial_string("1001"))     # agent1 serves 'apps'
+        wait_for(lambda: all(system.callbacks.get(e["id"])["status"] == "done" for e in entries),
+                 timeout=60, what="both callbacks reached")
+    attempts = sorted(rows(system, CallRecord, CallRecord.line == "callback",
+                           CallRecord.caller_number.in_(["0700000009", "0700000010"])),
+                      key=lambda c: c.started_at)
+    assert [c.caller_number for c in attempts] == ["0700000009", "0700000010"], "placed in queue order"

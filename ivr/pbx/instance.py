@@ -86,12 +86,24 @@ MODULES = (
     # speech recognition (AudioSocket) and external media (chan_rtp)
     "res_audiosocket", "chan_audiosocket", "app_audiosocket", "res_rtp_multicast", "chan_rtp",
 )
+# Media options of every SIP endpoint the instance writes (also for extra endpoints, see
+# ``extra_config``).
+MEDIA_OPTIONS = (
+    "allow = !all,ulaw,alaw",
+    "direct_media = no",
+    "rtp_symmetric = yes",
+    "dtmf_mode = rfc4733",
+    "media_address = 127.0.0.1",
+    "bind_rtp_to_media_address = yes",
+)
 # Modules whose data folder entries are shared read-only from the root's /usr/share/asterisk.
 SHARED_DATA = ("documentation", "rest-api", "static-http", "phoneprov", "firmware", "keys", "agi-bin")
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _EXTEN = re.compile(r"^[0-9*#+]{1,32}$")
 _LANG = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?$")
+_MODULE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
+_CONF_FILE = re.compile(r"^[a-z][a-z0-9_-]{0,63}\.conf$")
 
 _RESERVED_SECTIONS = {"global", "system", "transport-udp", "customers", "customers-identify", "phones"}
 
@@ -189,7 +201,15 @@ class ManagedAsterisk:
     def __init__(self, asterisk_cfg: Mapping[str, Any], instance_dir_name: str = "happycall",
                  prompts_dir: str | os.PathLike | None = None,
                  log: logging.Logger = LOG,
-                 agent_phones: Iterable[Mapping[str, str]] | None = None) -> None:
+                 agent_phones: Iterable[Mapping[str, str]] | None = None,
+                 extra_config: Mapping[str, str] | None = None,
+                 extra_modules: Iterable[str] = ()) -> None:
+        """``extra_config`` and ``extra_modules`` are for tools that need more than the
+        contact center (bench/acd_load.py: a dialplan-only IVR with app_queue).  Nothing
+        of them is written unless given: ``extra_config`` maps a file name to text that is
+        appended to the generated file of that name (``extensions.conf``, ``pjsip.conf``,
+        ...) or written as a new file (``queues.conf``); ``extra_modules`` are loaded
+        after ``MODULES``."""
         cfg = dict(asterisk_cfg)
         if not cfg.get("root"):
             raise ValueError("asterisk.root is not set")
@@ -210,6 +230,9 @@ class ManagedAsterisk:
             for num, lang in dict(cfg.get("ars_lines") or {}).items()}
         self.default_language = "ko"
         self.agent_phones = self._check_phones(agent_phones)
+        self.extra_config = self._check_extra_config(extra_config)
+        self.extra_modules = [_check(_MODULE, m, "extra module") for m in extra_modules
+                              if m not in MODULES]
         self.ari_user = _check(_SAFE_NAME, cfg.get("ari_user") or "happycall", "asterisk.ari_user")
         if self.ari_user == "general":
             raise ValueError("asterisk.ari_user cannot be 'general'")
@@ -249,6 +272,16 @@ class ManagedAsterisk:
             _conf_value(p["password"], f"password of phone {ext}")
             phones.append({"extension": ext, "password": str(p["password"])})
         return phones
+
+    @staticmethod
+    def _check_extra_config(extra: Mapping[str, str] | None) -> dict[str, str]:
+        out = {}
+        for name, text in dict(extra or {}).items():
+            _check(_CONF_FILE, name, "extra configuration file name")
+            if "\0" in str(text):
+                raise ValueError(f"extra configuration {name}: NUL character")
+            out[name] = str(text)
+        return out
 
     def _stored_password(self) -> str:
         try:
@@ -329,14 +362,7 @@ class ManagedAsterisk:
     # ------------------------------------------------------------------ configuration
     def render_config(self) -> dict[str, str]:
         """The configuration files of this instance: name -> text (no side effects)."""
-        media = "\n".join((
-            "allow = !all,ulaw,alaw",
-            "direct_media = no",
-            "rtp_symmetric = yes",
-            "dtmf_mode = rfc4733",
-            "media_address = 127.0.0.1",
-            "bind_rtp_to_media_address = yes",
-        ))
+        media = "\n".join(MEDIA_OPTIONS)
         phones = []
         for phone in self.agent_phones:
             ext = phone["extension"]
@@ -367,7 +393,7 @@ class ManagedAsterisk:
             "log_dir": self._inside(self.log_dir),
             "cache_dir": self._inside(self.cache_dir),
             "moh_dir": self._inside(self.moh_dir),
-            "load_lines": "\n".join(f"load = {m}.so" for m in MODULES),
+            "load_lines": "\n".join(f"load = {m}.so" for m in (*MODULES, *self.extra_modules)),
             "http_port": str(self.http_port),
             "sip_port": str(self.sip_port),
             "rtp_start": str(self.rtp_start),
@@ -387,6 +413,12 @@ class ManagedAsterisk:
             files[name] = template.substitute(values)
         for name, text in STATIC_FILES.items():
             files.setdefault(name, text)
+        for name, text in self.extra_config.items():  # only when asked (see __init__)
+            if name in CONFIG_FILES:
+                files[name] = (files[name].rstrip("\n") + "\n\n; ---- extra configuration given to "
+                               "ManagedAsterisk (extra_config)\n" + text.rstrip("\n") + "\n")
+            else:
+                files[name] = text.rstrip("\n") + "\n"
         indications = self.root / "etc/asterisk/indications.conf"
         if indications.is_file():
             files["indications.conf"] = indications.read_text(errors="replace")
