@@ -18,10 +18,11 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import sessionmaker
 
 from agent_desktop import (auth, consultations, desktop, errors, filters, i18n, security, sensitivity,
-                           sockets, supervisor, tickets, users)
+                           sockets, supervisor, tickets, users, wallboard, wallboard_feed)
 from agent_desktop.context import EXTENSION_KEY, DesktopContext
 from agent_desktop.notifier import DesktopNotifier
 from cti.events import EventBus
+from cti.floor_service import FloorService
 from cti.sensitivity import SensitivityService
 from cti.services import CallCenter
 
@@ -31,9 +32,11 @@ MAX_REQUEST_BYTES = 1024 * 1024
 
 
 def create_app(config: dict[str, Any], call_center: CallCenter, session_factory: sessionmaker,
-               bus: EventBus, sensitivity_service: SensitivityService | None = None) -> Flask:
+               bus: EventBus, sensitivity_service: SensitivityService | None = None,
+               floor_service: FloorService | None = None) -> Flask:
     """Build the desktop app from the merged configuration (``cti.config.load()``).
-    ``sensitivity_service`` defaults to one on the same sessions and bus."""
+    ``sensitivity_service`` defaults to one on the same sessions and bus,
+    ``floor_service`` (wallboard figures) to one on the same sessions."""
     web = config["web"]
     app = Flask(__name__)
     app.config.update(
@@ -78,6 +81,9 @@ def create_app(config: dict[str, Any], call_center: CallCenter, session_factory:
     app.register_blueprint(supervisor.bp)
     app.register_blueprint(sensitivity.bp)
     app.register_blueprint(consultations.bp)
+    # Wallboard and dashboard (docs/wallboard.md): pages, JSON and the live feed.
+    wallboard_feed.init_app(app, socketio, bus, floor_service or FloorService(session_factory, config))
+    app.register_blueprint(wallboard.bp)
     sockets.register(socketio)
     errors.register(app)
     security.register(app)
@@ -87,7 +93,9 @@ def create_app(config: dict[str, Any], call_center: CallCenter, session_factory:
 
 
 def close_app(app: Flask) -> None:
-    """Unsubscribe the app's notifier from the bus (call at shutdown)."""
+    """Unsubscribe the app's notifier and wallboard feed from the bus and stop
+    the feed's thread (call at shutdown)."""
     ctx: DesktopContext | None = app.extensions.get(EXTENSION_KEY)
     if ctx is not None:
         ctx.notifier.close()
+    wallboard_feed.close_app(app)

@@ -9,6 +9,7 @@ STATE_LABELS = {
     "not_ready": _l("Not ready"),
     "ringing": _l("Ringing"),
     "talking": _l("Talking"),
+    "wrap_up": _l("Wrap-up"),
 }
 
 TICKET_STATUS_LABELS = {

@@ -6,7 +6,7 @@ import logging
 from flask_login import current_user
 from flask_socketio import SocketIO, emit, join_room
 
-from agent_desktop import users
+from agent_desktop import users, wallboard_feed
 from agent_desktop.filters import iso_utc
 from agent_desktop.notifier import AGENT_STATE_EVENT, SUPERVISORS_ROOM, agent_room
 
@@ -26,4 +26,12 @@ def register(socketio: SocketIO) -> None:
         if me is not None:
             emit(AGENT_STATE_EVENT, {"agent_id": me.id, "state": me.state, "reason": me.state_reason,
                                      "since": iso_utc(me.state_since)})
+        return True
+
+    # Wallboard and dashboard pages (agent_desktop.wallboard_feed): any logged-in user.
+    @socketio.on(wallboard_feed.JOIN_EVENT)
+    def on_wallboard_join(_data=None):
+        if not current_user.is_authenticated:
+            return False
+        wallboard_feed.join()
         return True
