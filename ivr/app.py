@@ -13,6 +13,7 @@ import anyio.to_thread
 
 from cti import events
 from cti.callbacks import PLACE_REQUESTED
+from cti.supervision import MONITOR_REQUESTED, MOVE_REQUESTED
 from ivr.calls import CallRegistry
 from ivr.connection import AriSupervisor
 from ivr.dispatcher import QueueDispatcher
@@ -57,7 +58,9 @@ class AriApplication:
         self._main_future = self._portal.start_task_soon(self._main, ready)
         ready.wait(10)
         unsubscribe = [self._bus.subscribe(events.AGENT_STATE, self._on_agent_state),
-                       self._bus.subscribe(PLACE_REQUESTED, self._on_place_callback)]
+                       self._bus.subscribe(PLACE_REQUESTED, self._on_place_callback),
+                       self._bus.subscribe(MONITOR_REQUESTED, self._on_monitor),
+                       self._bus.subscribe(MOVE_REQUESTED, self._on_move)]
         self._unsubscribe = lambda: [u() for u in unsubscribe]
 
     def stop(self) -> None:
@@ -169,6 +172,28 @@ class AriApplication:
             log.warning("callback %s not placed: the telephony side is not running", payload.get("callback_id"))
             return
         self._portal.start_task_soon(self._place_callback, int(payload["callback_id"]), int(payload["agent_id"]))
+
+    def _on_monitor(self, _topic: str, payload: dict) -> None:
+        self._in_loop("monitoring", lambda: self._handlers.start_monitor(
+            payload["channel_id"], payload["mode"], int(payload["supervisor_id"])))
+
+    def _on_move(self, _topic: str, payload: dict) -> None:
+        self._in_loop("moving a call", lambda: self.dispatcher.move(payload["channel_id"], payload["queue"]))
+
+    def _in_loop(self, what: str, make_coro) -> None:
+        """Run a supervisor's request on the ARI loop; failures are logged (the
+        desktop checked what it could before asking)."""
+        if self._portal is None or self._handlers is None:
+            log.warning("%s not done: the telephony side is not running", what)
+            return
+
+        async def run() -> None:
+            try:
+                await make_coro()
+            except Exception as exc:
+                log.warning("%s failed: %s", what, exc)
+
+        self._portal.start_task_soon(run)
 
     async def _place_callback(self, callback_id: int, agent_id: int) -> None:
         try:

@@ -113,12 +113,14 @@ class CallSession:
         ctx = self.ctx
         ctx.dispatcher.remove(ctx.channel_id)
         tel = ctx.telephony
+        # Bridges first: a channel hung up while still bridged may linger (seen with
+        # snoop channels, which then stay up outside the application).
         for action in (
+            lambda: tel.destroy_bridge(ctx.media_bridge_id) if ctx.media_bridge_id else None,
+            lambda: tel.destroy_bridge(ctx.bridge_id) if ctx.bridge_id else None,
             lambda: tel.hangup(ctx.agent_channel_id) if ctx.agent_channel_id else None,
             lambda: tel.hangup(ctx.media_channel_id) if ctx.media_channel_id else None,
-            lambda: tel.destroy_bridge(ctx.media_bridge_id) if ctx.media_bridge_id else None,
             lambda: tel.hangup(ctx.channel_id) if not self.caller_gone else None,
-            lambda: tel.destroy_bridge(ctx.bridge_id) if ctx.bridge_id else None,
         ):
             try:
                 coro = action()

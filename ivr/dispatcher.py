@@ -75,6 +75,19 @@ class QueueDispatcher:
             self.waiting.ring_out(channel_id)
         self.kick()
 
+    async def move(self, channel_id: str, queue: str, why: str = "supervisor") -> None:
+        """Move a waiting call to another queue (keeps its place by wait time)."""
+        if self._acd is None or channel_id not in self.waiting:
+            raise LookupError(f"call {channel_id} is not waiting")
+        async with self._lock:
+            call = self.waiting.get(channel_id)
+            if call is None or call.offered_to is not None:
+                raise LookupError(f"call {channel_id} is not waiting")
+            await self._run_sync(self._acd.move_call, channel_id, queue, why)
+            self.waiting.overflow(channel_id, queue, utc_now())
+        self._post(channel_id, ServiceEvent("moved", {"queue": queue}))
+        self.kick()
+
     def kick(self) -> None:
         self._wake.set()
 

@@ -95,6 +95,19 @@ class StasisHandlers:
         self._start_session(channel_id, row["number"], row["caller_name"], "callback",
                             self._config["ivr"]["default_language"], RingingAgent(row, agent_id))
 
+    async def start_monitor(self, channel_id: str, mode: str, supervisor_id: int) -> None:
+        """Ring the supervisor's phone and join the connected call ``channel_id``
+        (ivr.flows.monitor)."""
+        from ivr.flows.monitor import MonitorError, RingingSupervisor
+
+        target = self._registry.get(channel_id)
+        if target is None or not target.ctx.bridge_id:
+            raise MonitorError(f"call {channel_id} is not connected here")
+        phone = await self._run_sync(self._cc.agent_phone, supervisor_id)
+        leg = f"monitor-{secrets.token_hex(6)}"
+        self._start_session(leg, "", "supervisor", "monitor", self._config["ivr"]["default_language"],
+                            RingingSupervisor(target.ctx, mode, phone))
+
     async def _hangup(self, channel_id: Optional[str]) -> None:
         if channel_id:
             try:

@@ -12,6 +12,7 @@ from typing import Callable, Optional
 from cti.acd_service import AcdService
 from cti.callbacks import CallbackService
 from cti.events import EventBus
+from cti.supervision import SupervisorService
 from cti.sensitivity import SensitivityService
 from cti.services import CallCenter
 from db.migrate import upgrade
@@ -57,6 +58,7 @@ class System:
         self.sensitivity: Optional[SensitivityService] = None
         self.acd: Optional[AcdService] = None
         self.callbacks: Optional[CallbackService] = None
+        self.supervision: Optional[SupervisorService] = None
         self.speech = None
         self._warm_up: Optional[threading.Thread] = None
         self.asterisk = None
@@ -78,6 +80,7 @@ class System:
         self.acd = AcdService(self.sessions, self.bus)
         self.callbacks = CallbackService(self.sessions, self.bus)
         self.callbacks.reset_dialing()
+        self.supervision = SupervisorService(self.sessions, self.bus, self.call_center)
         self.sensitivity = SensitivityService(self.sessions, self.bus)
 
     def start_asterisk(self) -> tuple[str, str, str]:

@@ -29,6 +29,7 @@ class Telephony(Protocol):
     async def originate(self, channel_id: str, endpoint: str, app_args: str, caller_id: str,
                         timeout: int) -> None: ...
     async def external_media(self, channel_id: str, external_host: str, fmt: str) -> None: ...
+    async def snoop(self, channel_id: str, snoop_id: str, spy: str, whisper: str, app_args: str) -> None: ...
     async def bridge(self, bridge_id: str, channel_ids: list[str]) -> None: ...
     async def add_to_bridge(self, bridge_id: str, channel_ids: list[str]) -> None: ...
     async def destroy_bridge(self, bridge_id: str) -> None: ...
@@ -98,6 +99,12 @@ class AriTelephony:
                         timeout: int) -> None:
         await self._op("channels", "originateWithId", channelId=channel_id, endpoint=endpoint,
                        app=self._app, appArgs=app_args, callerId=caller_id, timeout=timeout)
+
+    async def snoop(self, channel_id: str, snoop_id: str, spy: str, whisper: str, app_args: str) -> None:
+        """A snoop channel on ``channel_id`` that enters the application: ``spy``
+        (in/out/both/none) is what it hears, ``whisper`` what it says to the channel."""
+        await self._op("channels", "snoopChannelWithId", channelId=channel_id, snoopId=snoop_id,
+                       app=self._app, appArgs=app_args, spy=spy, whisper=whisper)
 
     async def external_media(self, channel_id: str, external_host: str, fmt: str) -> None:
         await self._op("channels", "externalMedia", channelId=channel_id, app=self._app,
