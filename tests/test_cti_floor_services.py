@@ -233,3 +233,66 @@ def test_numbers_that_are_not_plain_digits_are_never_dialled(call_center, callba
         callbacks.start(entry["id"], AGENT1)
     with pytest.raises(CallbackError, match="dialled"):
         callbacks.ask_to_place(entry["id"], AGENT1)
+
+
+SUPER = 3
+
+
+@pytest.fixture
+def supervision(db, bus, call_center, clock):
+    from cti.supervision import SupervisorService
+    return SupervisorService(db[0], bus, call_center, clock)
+
+
+def test_supervisor_joins_only_connected_calls_and_it_is_recorded(supervision, call_center, bus, db):
+    from cti.supervision import MONITOR_REQUESTED, NotAllowed, SupervisionError
+
+    asked = []
+    bus.subscribe(MONITOR_REQUESTED, lambda _t, p: asked.append(p))
+    info = start_call(call_center)
+    with pytest.raises(SupervisionError, match="connected"):
+        supervision.monitor(SUPER, "ch-1", "listen")
+    call_center.set_agent_state(AGENT1, "ready")
+    call_center.offer("ch-1", AGENT1)
+    call_center.answered("ch-1", AGENT1)
+    with pytest.raises(NotAllowed):
+        supervision.monitor(AGENT2, "ch-1", "listen")
+    with pytest.raises(SupervisionError, match="mode"):
+        supervision.monitor(SUPER, "ch-1", "eavesdrop")
+    supervision.monitor(SUPER, "ch-1", "whisper")
+    assert asked == [{"channel_id": "ch-1", "mode": "whisper", "supervisor_id": SUPER}]
+    with db[0]() as s:
+        notes = s.scalars(select(TicketEvent).where(TicketEvent.ticket_id == info.ticket_id,
+                                                    TicketEvent.kind == "note")).all()
+        assert [(n.user_id, n.detail) for n in notes] == [(SUPER, {"supervisor": "whisper"})]
+    call_center.call_ended("ch-1")
+    with pytest.raises(SupervisionError, match="over"):
+        supervision.monitor(SUPER, "ch-1", "listen")
+
+
+def test_supervisor_moves_only_waiting_calls_to_known_queues(supervision, call_center, bus):
+    from cti.supervision import MOVE_REQUESTED, SupervisionError
+
+    asked = []
+    bus.subscribe(MOVE_REQUESTED, lambda _t, p: asked.append(p))
+    start_call(call_center)
+    with pytest.raises(SupervisionError, match="no queue"):
+        supervision.move_call(SUPER, "ch-1", "nowhere")
+    supervision.move_call(SUPER, "ch-1", "lan")
+    assert asked == [{"channel_id": "ch-1", "queue": "lan", "supervisor_id": SUPER}]
+    call_center.set_agent_state(AGENT1, "ready")
+    call_center.offer("ch-1", AGENT1)
+    with pytest.raises(SupervisionError, match="waiting"):
+        supervision.move_call(SUPER, "ch-1", "lan")
+
+
+def test_supervisor_changes_an_agents_state_by_the_agents_rules(supervision, db):
+    from cti.supervision import NotAllowed
+
+    assert supervision.set_agent_state(SUPER, AGENT1, "not_ready", "meeting").value == "not_ready"
+    assert user(db, AGENT1).state_reason == "meeting"
+    with pytest.raises(NotAllowed):
+        supervision.set_agent_state(AGENT2, AGENT1, "ready")
+    with pytest.raises(agent_state.UnknownReason):
+        supervision.set_agent_state(SUPER, AGENT1, "not_ready", "missed_call")
+    assert supervision.live_calls() == []

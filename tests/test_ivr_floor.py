@@ -145,3 +145,37 @@ async def test_hang_up_in_the_queue_is_abandoned_and_listed(floor_config, call_c
     listed = callbacks.abandoned_list()
     assert [(e["number"], e["queue"], e["kind"], e["status"]) for e in listed] == \
         [("0311112222", "pc", "abandoned", "open")]
+
+
+async def test_max_wait_with_an_overflow_queue_moves_the_caller(floor_config, call_center, db, floor):
+    acd, callbacks = floor
+    factory, _ = db
+    with factory.begin() as s:
+        helpdesk = s.scalar(select(Queue).where(Queue.name == "helpdesk"))
+        s.execute(update(Queue).where(Queue.name == "pc").values(max_wait_seconds=1, overflow_queue_id=helpdesk.id))
+    async with anyio.create_task_group() as tg:
+        h = Harness(floor_config, call_center, tg, acd=acd, callbacks=callbacks)
+        await h.dial_in()
+        h.keys("c1", "100100#")
+        await h.until(lambda: h.tel.last_playback()[2].endswith("/choose_queue"))
+        h.keys("c1", "1")
+        await h.until(lambda: queue_name_of_call(db, "c1") == "helpdesk")
+        assert h.dispatcher.queue.get("c1").queue == "helpdesk"
+        assert not any(p[2].endswith("/offer_callback") for p in h.tel.named("play")), "overflow, not callback"
+        tg.cancel_scope.cancel()
+
+
+async def test_supervisor_move_updates_the_waiting_list_and_the_database(floor_config, call_center, db, floor):
+    acd, callbacks = floor
+    async with anyio.create_task_group() as tg:
+        h = Harness(floor_config, call_center, tg, acd=acd, callbacks=callbacks)
+        await h.dial_in()
+        h.keys("c1", "100100#")
+        await h.until(lambda: h.tel.last_playback()[2].endswith("/choose_queue"))
+        h.keys("c1", "4")
+        await h.until(lambda: "c1" in h.dispatcher.queue)
+        await h.dispatcher.move("c1", "apps")
+        assert h.dispatcher.queue.get("c1").queue == "apps" and queue_name_of_call(db, "c1") == "apps"
+        with pytest.raises(LookupError):
+            await h.dispatcher.move("nope", "apps")
+        tg.cancel_scope.cancel()
