@@ -331,6 +331,21 @@ def _get(item: Any, *names: str) -> Any:
     return None
 
 
+VOICE_FIELDS = ("duration_s", "voiced_s", "f0_median_hz", "f0_p10_hz", "f0_p90_hz", "f0_spread_st",
+                "loudness_dbfs")
+
+
+def clean_voice(voice: Any) -> dict[str, float]:
+    """Only the known voice figures, as finite numbers (the rest is dropped)."""
+    out: dict[str, float] = {}
+    if isinstance(voice, dict):
+        for key in VOICE_FIELDS:
+            value = _finite(voice.get(key))
+            if value is not None:
+                out[key] = round(value, 3)
+    return out
+
+
 def clean_words(words: Any) -> list[dict[str, Any]]:
     """Recognised words as ``[{word, start, end, conf}]`` (times in seconds);
     malformed items are dropped."""
@@ -686,7 +701,7 @@ class SensitivityService:
     # ---- speech analysis and suggestions --------------------------------------------------
     def record_analysis(self, ticket_id: int, *, status: str, reason: str = "", transcript: str = "",
                         words: Iterable[Any] = (), model: str = "",
-                        suggestions: Iterable[Any] = ()) -> int:
+                        suggestions: Iterable[Any] = (), voice: Optional[dict] = None) -> int:
         """Store a speech analysis of the ticket's call and its suggested codes
         (``[{"code": "N02", "score": 0.8, "evidence": {...}}]``).  Suggestions for
         codes the table does not have are dropped (logged); so are suggestions
@@ -704,7 +719,8 @@ class SensitivityService:
             analysis = TicketAnalysis(ticket_id=ticket_id, status=status,
                                       reason=clean_text(reason)[:MAX_REASON],
                                       transcript=clean_text(transcript)[:MAX_TRANSCRIPT],
-                                      words=clean_words(words), model=clean_text(model)[:200], created_at=now)
+                                      words=clean_words(words), model=clean_text(model)[:200],
+                                      voice=clean_voice(voice), created_at=now)
             s.add(analysis)
             s.flush()
             if status == "failed" and suggestions:
@@ -741,6 +757,22 @@ class SensitivityService:
             self._bus.publish(ANALYSIS_RECORDED, {"ticket_id": ticket_id, "agent_id": agent_id,
                                                   "sensitivity": block})
         return analysis_id
+
+    def voice_history(self, ticket_id: int, limit: int = 5) -> list[dict[str, float]]:
+        """The voice profiles of the same customer's earlier calls (newest first,
+        voiced ones only): the baseline the new utterance is compared with.  An
+        unidentified caller has no history."""
+        with self._sessions() as s:
+            ticket = s.get(Ticket, ticket_id)
+            if ticket is None or ticket.customer_id is None:
+                return []
+            rows = s.scalars(select(TicketAnalysis.voice)
+                             .join(Ticket, Ticket.id == TicketAnalysis.ticket_id)
+                             .where(Ticket.customer_id == ticket.customer_id, Ticket.id != ticket_id)
+                             .order_by(TicketAnalysis.created_at.desc(), TicketAnalysis.id.desc())
+                             .limit(limit * 4)).all()
+        voiced = [v for v in rows if v and v.get("f0_median_hz")]
+        return voiced[:limit]
 
     def ticket_analysis(self, ticket_id: int, language: str = "ko") -> Optional[dict[str, Any]]:
         with self._sessions() as s:

@@ -298,6 +298,9 @@ class TicketAnalysis(Base):
     transcript: Mapped[str] = mapped_column(Text, default="")
     words: Mapped[list] = mapped_column(JSON, default=list)  # [{word, start, end, conf}]
     model: Mapped[str] = mapped_column(String(200), default="")
+    # The caller's voice in this utterance (asr_models.voice.VoiceProfile fields): the
+    # customer's next calls are compared with their own earlier voice.
+    voice: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
     suggestions: Mapped[list["SensitivitySuggestion"]] = relationship(

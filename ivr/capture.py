@@ -84,7 +84,8 @@ def endpoint_detector(settings: ListenSettings):
 
 async def listen(ctx, analyzer: Any, settings: ListenSettings,
                  endpoint_factory: Callable[[ListenSettings], Any],
-                 run_decode: Optional[Callable[..., Awaitable[Any]]] = None) -> Any:
+                 run_decode: Optional[Callable[..., Awaitable[Any]]] = None,
+                 baseline: Optional[list] = None) -> Any:
     """Bridge the caller to an external-media channel, feed what they say to a
     new analysis session until they stop talking (or time runs out) and return the
     session's analysis.  The media channel and bridge are always removed.
@@ -92,7 +93,8 @@ async def listen(ctx, analyzer: Any, settings: ListenSettings,
     ``run_decode`` runs the decoder's blocking calls in a thread (default: the
     call's ``run_sync``).  Reading the socket never waits for the decoder: when
     decoding falls behind, audio piles up in memory, not in the kernel's socket
-    buffer, where it would be dropped."""
+    buffer, where it would be dropped.  ``baseline``: the caller's earlier voice
+    profiles (asr_models.voice.VoiceProfile), if any."""
     tel = ctx.telephony
     run_decode = run_decode or ctx.run_sync
     async with await anyio.create_udp_socket(local_host="127.0.0.1", local_port=0) as sock:
@@ -100,7 +102,7 @@ async def listen(ctx, analyzer: Any, settings: ListenSettings,
         media_id = ctx.ids("media")
         bridge_id = ctx.ids("listen")
         ctx.register_leg(media_id)
-        session = await run_decode(analyzer.session)
+        session = await run_decode(analyzer.session, 8000, baseline or None)
         endpoint = endpoint_factory(settings)
         feeder = _Feeder(session, run_decode)
         try:

@@ -36,18 +36,21 @@ def analysis_record(analysis: Any) -> dict[str, Any]:
         "words": [_plain(w) for w in getattr(analysis, "words", []) or []],
         "model": getattr(analysis, "model", "") or "",
         "suggestions": [_plain(s) for s in getattr(analysis, "suggestions", []) or []],
+        "voice": dict((getattr(analysis, "voice", None) or {}).get("profile") or {}),
     }
 
 
 class SpeechAnalysis:
     def __init__(self, analyzer: Any, store: Callable[..., Any], settings: ListenSettings,
                  unavailable_reason: str = "",
-                 endpoint_factory: Callable[[ListenSettings], Any] = endpoint_detector):
+                 endpoint_factory: Callable[[ListenSettings], Any] = endpoint_detector,
+                 voice_history: Optional[Callable[[int], list]] = None):
         self._analyzer = analyzer
         self._store = store  # SensitivityService.record_analysis(ticket_id, **record)
         self.settings = settings
         self.unavailable_reason = unavailable_reason
         self._endpoint_factory = endpoint_factory
+        self._voice_history = voice_history  # SensitivityService.voice_history(ticket_id)
         self._decode_limiter: Any = None
 
     async def _run_decode(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -61,6 +64,19 @@ class SpeechAnalysis:
     def available(self) -> bool:
         return self._analyzer is not None
 
+    async def _baseline(self, ctx) -> list:
+        """The customer's earlier voice profiles (empty: the population baseline)."""
+        if self._voice_history is None or ctx.ticket_id is None:
+            return []
+        try:
+            from asr_models.voice import VoiceProfile
+
+            rows = await ctx.run_sync(self._voice_history, ctx.ticket_id)
+            return [VoiceProfile(**row) for row in rows]
+        except Exception:  # noqa: BLE001 - without history the population baseline is used
+            log.exception("call %s: the caller's voice history could not be read", ctx.channel_id)
+            return []
+
     async def describe(self, ctx) -> Optional[dict[str, Any]]:
         """Listen to the caller (if speech analysis is available) and store the
         analysis on the ticket.  Returns the stored record; raises ChannelGone
@@ -70,8 +86,9 @@ class SpeechAnalysis:
                       "transcript": "", "words": [], "model": "", "suggestions": []}
         else:
             try:
+                baseline = await self._baseline(ctx)
                 analysis = await listen(ctx, self._analyzer, self.settings, self._endpoint_factory,
-                                          self._run_decode)
+                                          self._run_decode, baseline)
                 record = analysis_record(analysis)
             except ChannelGone:
                 log.info("call %s: caller left while describing the problem", ctx.channel_id)

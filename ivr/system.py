@@ -108,7 +108,8 @@ class System:
 
         web = self.config["web"]
         self.web_app = create_app(self.config, self.call_center, self.sessions, self.bus,
-                                  sensitivity_service=self.sensitivity)
+                                  sensitivity_service=self.sensitivity, acd_service=self.acd,
+                                  callback_service=self.callbacks, supervisor_service=self.supervision)
         self.web = WebServer(self.web_app, web["host"], int(web["port"]))
         self.web.start()
         return self.web.url
@@ -130,7 +131,8 @@ class System:
             self._echo(f"speech analysis unavailable: {analyzer.unavailable_reason}")
         self.speech = SpeechAnalysis(analyzer if analyzer.store is not None else None,
                                      self.sensitivity.record_analysis, ListenSettings.from_config(asr),
-                                     unavailable_reason=analyzer.unavailable_reason)
+                                     unavailable_reason=analyzer.unavailable_reason,
+                                     voice_history=self.sensitivity.voice_history)
         if analyzer.store is not None:
             self._warm_up = threading.Thread(target=self._load_model, args=(analyzer,),
                                              name="asr-model-load")

@@ -175,3 +175,20 @@ def test_gated_session_is_the_same_live_and_offline(analyzer):
 def test_nobody_speaks_gate_never_opens(analyzer):
     a = analyzer.analyze(line_noise(4.0))
     assert a.status == "ok" and a.suggestions == [] and a.reason
+
+
+def test_the_callers_own_lower_voice_makes_this_one_raised_and_suggests_a_code(analyzer):
+    from asr_models.voice import VoiceProfile
+
+    pcm, rate = read_wav(str(SPEECH))
+    plain = analyzer.analyze(pcm, rate)                     # population baseline: an ordinary voice
+    assert plain.voice["raised_voice"] is False and plain.voice["baseline"] == "population"
+    f0 = plain.voice["profile"]["f0_median_hz"]
+    calm = VoiceProfile(3.0, 2.0, f0 / 1.5, f0 / 1.6, f0 / 1.4, 1.0, plain.voice["profile"]["loudness_dbfs"])
+    heard = analyzer.analyze(pcm, rate, baseline=[calm, calm])
+    assert heard.voice["baseline"] == "caller" and heard.voice["raised_voice"] is True
+    voice_codes = analyzer.lexicon.voice["raised_voice"]
+    suggested = [s for s in heard.suggestions if s.code in voice_codes]
+    assert suggested and suggested[0].evidence["voice"]["flag"] == "raised_voice"
+    assert suggested[0].evidence["voice"]["f0_delta_st"] > 6
+    assert not [s for s in plain.suggestions if s.code in voice_codes]

@@ -281,9 +281,11 @@ class FakeAnalysis:
 class FakeAnalyzer:
     def __init__(self):
         self.fed = bytearray()
+        self.baselines = []
 
-    def session(self):
+    def session(self, sample_rate=8000, baseline=None):
         analyzer = self
+        self.baselines.append(baseline)
 
         class Session:
             def feed(self, pcm):
@@ -315,8 +317,12 @@ async def test_description_is_streamed_to_the_analyzer_and_stored(fast_config, c
 
     stored = []
     analyzer = FakeAnalyzer()
+    earlier = {"duration_s": 2.0, "voiced_s": 1.5, "f0_median_hz": 110.0, "f0_p10_hz": 100.0,
+               "f0_p90_hz": 120.0, "f0_spread_st": 1.0, "loudness_dbfs": -25.0}
+    histories = []
     speech = SpeechAnalysis(analyzer, lambda ticket_id, **rec: stored.append((ticket_id, rec)),
-                            ListenSettings(max_seconds=5, no_speech_seconds=3, end_silence_ms=400))
+                            ListenSettings(max_seconds=5, no_speech_seconds=3, end_silence_ms=400),
+                            voice_history=lambda ticket_id: histories.append(ticket_id) or [earlier])
     # one second of a loud 200 Hz tone, then silence: the caller spoke, then stopped
     tone = b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 200 * n / 8000))) for n in range(8000))
     audio = tone + b"\0\0" * 8000
@@ -344,6 +350,10 @@ async def test_description_is_streamed_to_the_analyzer_and_stored(fast_config, c
     assert stored and stored[0][1]["status"] == "ok"
     assert stored[0][1]["suggestions"][0]["code"] == "N02"
     assert bytes(analyzer.fed[:16000]) == tone[:16000], "audio reaches the analyzer in order, little endian"
+    # The caller's earlier voice is the session's baseline.
+    assert histories == [stored[0][0]]
+    (baseline,) = analyzer.baselines
+    assert [p.f0_median_hz for p in baseline] == [110.0]
     (ticket,) = rows(db, Ticket)
     assert stored[0][0] == ticket.id
 

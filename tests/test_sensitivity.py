@@ -701,3 +701,25 @@ def test_migration_downgrades_and_upgrades_again(tmp_path):
             assert s.scalar(select(func.count()).select_from(TicketAnalysis)) == 0
     finally:
         engine.dispose()
+
+
+def test_voice_profiles_are_kept_per_analysis_and_make_the_customers_baseline(factory, service, call_center,
+                                                                              clock):
+    customer = customer_id(factory)
+    first, _ = new_ticket(call_center, customer, channel="v-1")
+    service.record_analysis(first, status="ok", voice={"duration_s": 3.0, "voiced_s": 2.0, "f0_median_hz": 118.0,
+                                                       "f0_spread_st": 1.5, "loudness_dbfs": -24.0,
+                                                       "evil": "<script>", "f0_p10_hz": float("nan")})
+    clock.advance(60)
+    unvoiced, _ = new_ticket(call_center, customer, channel="v-2")
+    service.record_analysis(unvoiced, status="ok", voice={"duration_s": 2.0, "voiced_s": 0.0})
+    clock.advance(60)
+    other_customer, _ = new_ticket(call_center, customer_id(factory, "100200"), channel="v-3")
+    service.record_analysis(other_customer, status="ok", voice={"duration_s": 2.0, "voiced_s": 1.0,
+                                                                "f0_median_hz": 250.0})
+    clock.advance(60)
+    now, _ = new_ticket(call_center, customer, channel="v-4")
+    history = service.voice_history(now)
+    assert history == [{"duration_s": 3.0, "voiced_s": 2.0, "f0_median_hz": 118.0, "f0_spread_st": 1.5,
+                        "loudness_dbfs": -24.0}], "only this customer's voiced calls, only known figures"
+    assert service.voice_history(new_ticket(call_center, None, channel="v-5")[0]) == [], "unknown caller"

@@ -1,4 +1,4 @@
-"""contact-center floor: sites, queue settings, queue log-in, callbacks
+"""contact-center floor: sites, queue settings, queue log-in, callbacks; caller voice per analysis
 
 New NOT NULL columns carry a server default so the upgrade works on a database
 that has rows; foreign keys are named so the downgrade can drop them.
@@ -56,6 +56,10 @@ def upgrade() -> None:
     with op.batch_alter_table('queue_members', schema=None) as batch_op:
         batch_op.add_column(sa.Column('logged_in', sa.Boolean(), nullable=False, server_default=sa.true()))
 
+    # The caller's voice per analysis (their baseline on later calls).
+    with op.batch_alter_table('ticket_analyses', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('voice', sa.JSON(), nullable=False, server_default='{}'))
+
     with op.batch_alter_table('queues', schema=None) as batch_op:
         batch_op.add_column(sa.Column('title_en', sa.String(length=200), nullable=False, server_default=''))
         batch_op.add_column(sa.Column('menu_key', sa.String(length=1), nullable=False, server_default=''))
@@ -94,6 +98,9 @@ def downgrade() -> None:
         batch_op.drop_column('max_wait_seconds')
         batch_op.drop_column('menu_key')
         batch_op.drop_column('title_en')
+
+    with op.batch_alter_table('ticket_analyses', schema=None) as batch_op:
+        batch_op.drop_column('voice')
 
     with op.batch_alter_table('queue_members', schema=None) as batch_op:
         batch_op.drop_column('logged_in')
