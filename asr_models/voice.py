@@ -92,7 +92,7 @@ class PitchTracker:
         return _voicing(self._frames, self.min_run)
 
     def _analyse(self, windows: np.ndarray, t0: int) -> list[PitchFrame]:
-        win, tau_min, tau_max = self.win, self.tau_min, self.tau_max
+        win, tau_max = self.win, self.tau_max
         ref = windows[:, :win]
         e0 = np.einsum("ij,ij->i", ref, ref)
         # r[k, tau] = sum_j ref[k, j] * windows[k, j + tau], for tau = 0..tau_max

@@ -39,7 +39,6 @@ import contextvars
 import datetime as dt
 import logging
 import os
-import re
 import secrets
 import shlex
 import shutil

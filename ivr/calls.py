@@ -14,8 +14,8 @@ import anyio
 from anyio.abc import TaskGroup
 
 from ivr.ari_events import AriEvent, ServiceEvent, Timer
-from ivr.flows.base import CallContext, Ended, State
-from ivr.telephony import ChannelGone, Telephony
+from ivr.flows.base import CallContext, State
+from ivr.telephony import ChannelGone
 
 log = logging.getLogger(__name__)
 

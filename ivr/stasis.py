@@ -10,8 +10,6 @@ import logging
 import secrets
 from typing import Any, Callable, Optional
 
-import anyio
-
 from ivr.ari_events import AriEvent, ServiceEvent
 from ivr.calls import CallRegistry, CallSession
 from ivr.flows.ars import Greeting, Queued

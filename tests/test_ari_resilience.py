@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import subprocess
-import time
 
 import pytest
 from sqlalchemy import select, update
@@ -14,18 +13,10 @@ from ivr.app import load as load_ari_app
 from ivr.pbx.instance import ManagedAsterisk
 from ivr.pbx.provision import ensure_root
 from support import asterisk as pbx_support
+from support.waiting import wait_for as _wait_for
 from support.sipp import SippCaller, SippPhone
 
 pytestmark = pytest.mark.e2e
-
-
-def wait_for(predicate, timeout=15.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -111,3 +102,7 @@ def test_asterisk_killed_while_a_call_waits_the_call_is_stored_as_lost(ari_app, 
     row = call_row()
     assert (row.outcome, row.end_reason) == ("lost", "pbx_lost")
     assert ari_app.call_count() == 0
+
+
+def wait_for(predicate, timeout=15.0, step=0.1, what="condition"):
+    return _wait_for(predicate, timeout, step, what)

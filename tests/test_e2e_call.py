@@ -11,22 +11,13 @@ from cti.config import load
 from db.models import CallRecord, Ticket, TicketEvent, User
 from ivr.system import System
 from support import asterisk as pbx_support
+from support.waiting import wait_for as _wait_for
 from support.desktop import browser_login, chromium, new_page
 from support.sipp import SippCaller, SippPhone, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 XSS_NAME = '<img src=x onerror="window.__xss=1">'
-
-
-def wait_for(predicate, timeout=15.0, step=0.1, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -229,3 +220,7 @@ def test_restart_drill_asterisk_restarts_while_a_call_is_queued(system):
         again.wait(30)
     wait_for(lambda: [c for c in rows(system, CallRecord, CallRecord.caller_number == "0613334444")
                       if c.ticket_id], what="a ticket for the call after the restart")
+
+
+def wait_for(predicate, timeout=15.0, step=0.1, what="condition"):
+    return _wait_for(predicate, timeout, step, what)

@@ -17,19 +17,10 @@ from db.models import Callback, CallRecord, Queue, Ticket, User
 from ivr.system import System
 from ivr.telephony import AriTelephony
 from support import asterisk as pbx_support
+from support.waiting import wait_for as _wait_for
 from support.sipp import SippCaller, SippPhone, free_port
 
 pytestmark = [pytest.mark.e2e]
-
-
-def wait_for(predicate, timeout=20.0, step=0.1, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -317,3 +308,7 @@ def test_supervisor_moves_a_waiting_call_and_the_new_queue_serves_it(system):
             ready(system, "agent2", phone2.dial_string("1002"))
             moved = wait_for(lambda: (c := call_of(system, "0700000012")) and c.answered_at and c, what="answered")
             assert moved.agent_id == agent(system, "agent2").id and moved.queued_at == call.queued_at
+
+
+def wait_for(predicate, timeout=20.0, step=0.1, what="condition"):
+    return _wait_for(predicate, timeout, step, what)

@@ -7,7 +7,6 @@ stored with the ticket must be what the same model makes of that audio offline."
 from __future__ import annotations
 
 import array
-import time
 import wave
 from pathlib import Path
 
@@ -15,25 +14,16 @@ import pytest
 from sqlalchemy import select, update
 
 from cti.config import load
-from db.models import CallRecord, Ticket, TicketAnalysis, User
+from db.models import CallRecord, TicketAnalysis, User
 from ivr.system import System
 from support import asterisk as pbx_support
+from support.waiting import wait_for as _wait_for
 from support.desktop import browser_login, chromium, new_page
 from support.sipp import SippCaller, SippPhone, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 UTTERANCE = Path(__file__).parent / "data" / "asr" / "k01a.wav"
-
-
-def wait_for(predicate, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def samples(path) -> list[int]:
@@ -149,3 +139,7 @@ def test_description_reaches_the_recogniser_and_the_pop(system):
     with system.sessions() as s:
         stored_voice = s.scalar(select(TicketAnalysis.voice).where(TicketAnalysis.ticket_id == ticket_id))
     assert stored_voice["f0_median_hz"] > 60.0 * 1.19, "this call's voice is kept for the next baseline"
+
+
+def wait_for(predicate, timeout=30.0, step=0.1, what="condition"):
+    return _wait_for(predicate, timeout, step, what)

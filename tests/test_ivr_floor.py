@@ -33,6 +33,14 @@ def floor_config(config):
     return config
 
 
+async def choose_in_menu(h, key):
+    """Dial in, key the PIN, and press ``key`` in the inquiry-type menu."""
+    await h.dial_in()
+    h.keys("c1", "100100#")
+    await h.until(lambda: h.tel.last_playback()[2].endswith("/choose_queue"))
+    h.keys("c1", key)
+
+
 def user_id(db, username):
     return rows(db, User, username=username)[0].id
 
@@ -50,10 +58,7 @@ async def test_menu_key_routes_to_that_queue_and_only_its_members_are_offered(fl
     call_center.set_agent_state(agent2, "ready")
     async with anyio.create_task_group() as tg:
         h = Harness(floor_config, call_center, tg, acd=acd, callbacks=callbacks)
-        await h.dial_in()
-        h.keys("c1", "100100#")
-        await h.until(lambda: h.tel.last_playback()[2].endswith("/choose_queue"))
-        h.keys("c1", "2")
+        await choose_in_menu(h, "2")
         await h.until(lambda: h.tel.named("originate"))
         assert h.tel.named("originate")[0][2] == rows(db, User, id=agent2)[0].phone
         tg.cancel_scope.cancel()
@@ -78,10 +83,7 @@ async def test_unknown_menu_key_goes_to_the_default_queue(floor_config, call_cen
     acd, callbacks = floor
     async with anyio.create_task_group() as tg:
         h = Harness(floor_config, call_center, tg, acd=acd, callbacks=callbacks)
-        await h.dial_in()
-        h.keys("c1", "100100#")
-        await h.until(lambda: h.tel.last_playback()[2].endswith("/choose_queue"))
-        h.keys("c1", "9")
+        await choose_in_menu(h, "9")
         await h.until(lambda: "c1" in h.dispatcher.queue)
         tg.cancel_scope.cancel()
     assert queue_name_of_call(db, "c1") == "helpdesk"
@@ -94,10 +96,7 @@ async def test_callback_offer_at_max_wait_and_key_1_keeps_the_place(floor_config
         s.execute(update(Queue).where(Queue.name == "apps").values(max_wait_seconds=1))
     async with anyio.create_task_group() as tg:
         h = Harness(floor_config, call_center, tg, acd=acd, callbacks=callbacks)
-        await h.dial_in()
-        h.keys("c1", "100100#")
-        await h.until(lambda: h.tel.last_playback()[2].endswith("/choose_queue"))
-        h.keys("c1", "3")
+        await choose_in_menu(h, "3")
         await h.finish_prompt("c1", "please_hold")
         await h.until(lambda: h.tel.last_playback()[2].endswith("/offer_callback"))
         assert ("hangup", "c1") not in [op[:2] for op in h.tel.ops]
@@ -118,10 +117,7 @@ async def test_key_1_without_a_callback_offer_does_nothing(floor_config, call_ce
     acd, callbacks = floor
     async with anyio.create_task_group() as tg:
         h = Harness(floor_config, call_center, tg, acd=acd, callbacks=callbacks)
-        await h.dial_in()
-        h.keys("c1", "100100#")
-        await h.until(lambda: h.tel.last_playback()[2].endswith("/choose_queue"))
-        h.keys("c1", "4")
+        await choose_in_menu(h, "4")
         await h.until(lambda: "c1" in h.dispatcher.queue)
         h.keys("c1", "1")
         await anyio.sleep(0.3)
@@ -155,10 +151,7 @@ async def test_max_wait_with_an_overflow_queue_moves_the_caller(floor_config, ca
         s.execute(update(Queue).where(Queue.name == "pc").values(max_wait_seconds=1, overflow_queue_id=helpdesk.id))
     async with anyio.create_task_group() as tg:
         h = Harness(floor_config, call_center, tg, acd=acd, callbacks=callbacks)
-        await h.dial_in()
-        h.keys("c1", "100100#")
-        await h.until(lambda: h.tel.last_playback()[2].endswith("/choose_queue"))
-        h.keys("c1", "1")
+        await choose_in_menu(h, "1")
         await h.until(lambda: queue_name_of_call(db, "c1") == "helpdesk")
         assert h.dispatcher.queue.get("c1").queue == "helpdesk"
         assert not any(p[2].endswith("/offer_callback") for p in h.tel.named("play")), "overflow, not callback"
@@ -169,10 +162,7 @@ async def test_supervisor_move_updates_the_waiting_list_and_the_database(floor_c
     acd, callbacks = floor
     async with anyio.create_task_group() as tg:
         h = Harness(floor_config, call_center, tg, acd=acd, callbacks=callbacks)
-        await h.dial_in()
-        h.keys("c1", "100100#")
-        await h.until(lambda: h.tel.last_playback()[2].endswith("/choose_queue"))
-        h.keys("c1", "4")
+        await choose_in_menu(h, "4")
         await h.until(lambda: "c1" in h.dispatcher.queue)
         await h.dispatcher.move("c1", "apps")
         assert h.dispatcher.queue.get("c1").queue == "apps" and queue_name_of_call(db, "c1") == "apps"

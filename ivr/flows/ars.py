@@ -17,7 +17,7 @@ from typing import Any, Optional
 from cti.agent_state import InvalidTransition
 from cti.pin import PinEntry, PinStatus
 from ivr.ari_events import AriEvent, ServiceEvent, Timer
-from ivr.flows.base import CallContext, Ended, State
+from ivr.flows.base import CallContext, State, hang_up_when_other_leg_leaves
 from ivr.telephony import ChannelGone
 
 OTHER_LANGUAGE = {"ko": "en", "en": "ko"}
@@ -431,9 +431,6 @@ class Connected(State):
         return None
 
     async def handle(self, ctx: CallContext, event: Any) -> Optional[State]:
-        if isinstance(event, AriEvent) and event.channel_id == ctx.agent_channel_id \
-                and event.type in ("StasisEnd", "ChannelDestroyed"):
-            # The agent hung up: the call is over for the caller too.
-            ctx.agent_channel_id = None
-            await ctx.telephony.hangup(ctx.channel_id)
+        # The agent hung up: the call is over for the caller too.
+        await hang_up_when_other_leg_leaves(ctx, event)
         return None

@@ -26,6 +26,15 @@ class State:
         return f"<{type(self).__name__}>"
 
 
+async def hang_up_when_other_leg_leaves(ctx: "CallContext", event: Any) -> None:
+    """Two parties talking (caller and agent, agent and customer, supervisor and
+    snoop): when the other leg leaves, this call's own channel is hung up too."""
+    if getattr(event, "channel_id", None) == ctx.agent_channel_id and ctx.agent_channel_id \
+            and getattr(event, "type", "") in ("StasisEnd", "ChannelDestroyed"):
+        ctx.agent_channel_id = None
+        await ctx.telephony.hangup(ctx.channel_id)
+
+
 class Ended(State):
     name = "ended"
     final = True

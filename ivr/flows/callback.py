@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ivr.ari_events import AriEvent, Timer
-from ivr.flows.base import CallContext, Ended, State
+from ivr.flows.base import CallContext, Ended, State, hang_up_when_other_leg_leaves
 
 # Q.850 causes of a customer leg that never answered.
 BUSY_CAUSES = frozenset({17})
@@ -103,10 +103,7 @@ class Talking(State):
     name = "callback_talking"
 
     async def handle(self, ctx: CallContext, event: Any) -> Optional[State]:
-        if isinstance(event, AriEvent) and event.channel_id == ctx.agent_channel_id \
-                and event.type in ("StasisEnd", "ChannelDestroyed"):
-            ctx.agent_channel_id = None
-            await ctx.telephony.hangup(ctx.channel_id)
+        await hang_up_when_other_leg_leaves(ctx, event)
         return None
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ivr.ari_events import AriEvent, Timer
-from ivr.flows.base import CallContext, Ended, State
+from ivr.flows.base import CallContext, Ended, State, hang_up_when_other_leg_leaves
 
 MODES = ("listen", "whisper", "barge")
 # (spy, whisper) of the snoop channel on the agent's leg
@@ -92,8 +92,5 @@ class Monitoring(State):
         self.target = target
 
     async def handle(self, ctx: CallContext, event: Any) -> Optional[State]:
-        if isinstance(event, AriEvent) and event.channel_id == ctx.agent_channel_id \
-                and event.type in ("StasisEnd", "ChannelDestroyed"):
-            ctx.agent_channel_id = None
-            await ctx.telephony.hangup(ctx.channel_id)
+        await hang_up_when_other_leg_leaves(ctx, event)
         return None
