@@ -1,10 +1,12 @@
 """Agent desktop: Flask + Flask-SocketIO web app for agents and supervisors.
 
 ``create_app(config, call_center, session_factory, bus)`` builds one independent
-application: its extensions (Flask-Login, CSRFProtect, Flask-Babel, SocketIO) and
-its bus subscription are created inside the factory, so several apps can live in
-one process (tests).  All contact-center logic lives in ``cti.services.CallCenter``;
-this package is only the HTTP / Socket.IO layer.
+application: its extensions (Flask-Login, CSRFProtect, Flask-Babel, SocketIO, the
+floor services) and its bus subscription are created inside the factory, so
+several apps can live in one process (tests).  All contact-center logic lives in
+``cti.services.CallCenter`` and the floor services (``cti.acd_service``,
+``cti.callbacks``, ``cti.supervision``); this package is only the HTTP /
+Socket.IO layer.
 """
 from __future__ import annotations
 
@@ -17,14 +19,17 @@ from flask_socketio import SocketIO
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import sessionmaker
 
-from agent_desktop import (auth, consultations, desktop, errors, filters, i18n, security, sensitivity,
+from agent_desktop import (auth, consultations, desktop, errors, filters, floor, i18n, security, sensitivity,
                            sockets, supervisor, tickets, users, wallboard, wallboard_feed)
 from agent_desktop.context import EXTENSION_KEY, DesktopContext
 from agent_desktop.notifier import DesktopNotifier
+from cti.acd_service import AcdService
+from cti.callbacks import CallbackService
 from cti.events import EventBus
 from cti.floor_service import FloorService
 from cti.sensitivity import SensitivityService
 from cti.services import CallCenter
+from cti.supervision import SupervisorService
 
 __all__ = ["create_app", "close_app", "DesktopNotifier"]
 
@@ -33,10 +38,15 @@ MAX_REQUEST_BYTES = 1024 * 1024
 
 def create_app(config: dict[str, Any], call_center: CallCenter, session_factory: sessionmaker,
                bus: EventBus, sensitivity_service: SensitivityService | None = None,
-               floor_service: FloorService | None = None) -> Flask:
+               floor_service: FloorService | None = None, acd_service: AcdService | None = None,
+               callback_service: CallbackService | None = None,
+               supervisor_service: SupervisorService | None = None) -> Flask:
     """Build the desktop app from the merged configuration (``cti.config.load()``).
     ``sensitivity_service`` defaults to one on the same sessions and bus,
-    ``floor_service`` (wallboard figures) to one on the same sessions."""
+    ``floor_service`` (wallboard figures) to one on the same sessions.
+    The floor services are optional: without ``acd_service`` there is no queue
+    log-in, without ``callback_service`` no abandoned-call list, without
+    ``supervisor_service`` no live-call control (their routes answer 503)."""
     web = config["web"]
     app = Flask(__name__)
     app.config.update(
@@ -70,15 +80,21 @@ def create_app(config: dict[str, Any], call_center: CallCenter, session_factory:
     socketio.init_app(app, async_mode="threading")
     app.extensions["socketio"] = socketio
 
-    notifier = DesktopNotifier(socketio, bus, role_of=lambda user_id: users.role_of(session_factory, user_id))
+    notifier = DesktopNotifier(socketio, bus, role_of=lambda user_id: users.role_of(session_factory, user_id),
+                               state_until_of=lambda user_id: users.state_until_of(session_factory, user_id))
     app.extensions[EXTENSION_KEY] = DesktopContext(
         call_center=call_center, sessions=session_factory, bus=bus, socketio=socketio,
         notifier=notifier, sensitivity=sensitivity_service or SensitivityService(session_factory, bus))
+
+    # Queue log-in, abandoned calls and callbacks, live-call supervision (optional services).
+    floor_desk = floor.FloorDesk()
+    floor_desk.init_app(app, acd=acd_service, callbacks=callback_service, supervision=supervisor_service)
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(desktop.bp)
     app.register_blueprint(tickets.bp)
     app.register_blueprint(supervisor.bp)
+    app.register_blueprint(floor.bp)
     app.register_blueprint(sensitivity.bp)
     app.register_blueprint(consultations.bp)
     # Wallboard and dashboard (docs/wallboard.md): pages, JSON and the live feed.

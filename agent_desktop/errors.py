@@ -6,6 +6,18 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
 
+class ApiError(Exception):
+    """A JSON error answer for fetch() calls: ``{"error": message, **extra}`` with
+    HTTP status ``code`` (400 bad input, 403, 404, 409 conflict with the current
+    state, 503 service not configured)."""
+
+    def __init__(self, code: int, message: str, **extra):
+        super().__init__(message)
+        self.code = code
+        self.message = str(message)
+        self.extra = extra
+
+
 def wants_json() -> bool:
     return request.is_json or request.accept_mimetypes.best == "application/json"
 
@@ -28,6 +40,10 @@ def register(app: Flask) -> None:
     @app.errorhandler(413)
     def too_large(_e):
         return _page(413, _("Too large"), _("The data sent is too large."))
+
+    @app.errorhandler(ApiError)
+    def api_error(e: ApiError):
+        return jsonify(error=e.message, **e.extra), e.code
 
     @app.errorhandler(CSRFError)
     def csrf_error(_e):

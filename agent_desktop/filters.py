@@ -41,6 +41,7 @@ def register(app: Flask) -> None:
     app.add_template_filter(lambda v: labels.label(labels.TICKET_STATUS_LABELS, v), "status_label")
     app.add_template_filter(lambda v: labels.label(labels.HISTORY_LABELS, v), "history_label")
     app.add_template_filter(lambda v: labels.label(labels.ROLE_LABELS, v), "role_label")
+    app.add_template_filter(labels.reason_label, "reason_label")
     app.add_template_filter(lambda v: labels.label(labels.CHANNEL_LABELS, v), "channel_label")
     app.add_template_filter(lambda v: labels.label(labels.KIND_LABELS, v), "kind_label")
     app.add_template_filter(lambda v: labels.label(labels.SOURCE_LABELS, v), "source_label")

@@ -1,7 +1,10 @@
 """Translated labels for values stored in English (states, ticket statuses, history)."""
 from __future__ import annotations
 
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
+
+from cti.agent_state import NOT_READY_REASONS, UnknownReason, agent_reasons, not_ready_reason
 
 STATE_LABELS = {
     "logged_out": _l("Logged out"),
@@ -38,6 +41,40 @@ HISTORY_LABELS = {
 
 POP_TYPE_LABELS = {
     "call": _l("Inbound call"),
+    "callback": _l("Callback"),
+}
+
+# The floor (docs/agent-desktop.md#the-floor): live calls, callbacks, monitoring.
+CALL_OUTCOME_LABELS = {
+    "": _l("In the ARS"),
+    "queued": _l("Waiting in queue"),
+    "ringing": _l("Ringing an agent"),
+    "talking": _l("Connected to an agent"),
+}
+
+MONITOR_LABELS = {
+    "listen": _l("Listen"),
+    "whisper": _l("Whisper"),
+    "barge": _l("Barge in"),
+}
+
+CALLBACK_STATUS_LABELS = {
+    "open": _l("Open"),
+    "dialing": _l("Dialling"),
+    "done": _l("Done"),
+    "cancelled": _l("Cancelled"),
+}
+
+CALLBACK_KIND_LABELS = {
+    "abandoned": _l("Abandoned"),
+    "requested": _l("Callback requested"),
+}
+
+CALLBACK_OUTCOME_LABELS = {
+    "reached": _l("Reached"),
+    "no_answer": _l("No answer"),
+    "busy": _l("Busy"),
+    "failed": _l("Failed"),
 }
 
 CHANNEL_LABELS = {
@@ -82,3 +119,39 @@ def label(table: dict, value: str) -> str:
 
 def as_strings(table: dict) -> dict[str, str]:
     return {key: str(value) for key, value in table.items()}
+
+
+# ---- NOT_READY reason codes (their ko/en labels live in cti.agent_state) ------------------
+def language() -> str:
+    """The page's language code ("ko" or "en")."""
+    return str(get_locale() or "ko")
+
+
+def reason_label(code: str | None) -> str:
+    """The label of a NOT_READY reason code in the page's language (an unknown
+    code, e.g. a free text stored before the codes, is shown as it is)."""
+    if not code:
+        return ""
+    try:
+        return not_ready_reason(code).label(language())
+    except UnknownReason:
+        return code
+
+
+def reason_strings() -> dict[str, str]:
+    """Every reason code (the system's too) -> its label, for the scripts."""
+    lang = language()
+    return {r.code: r.label(lang) for r in NOT_READY_REASONS}
+
+
+def reason_options() -> list[tuple[str, str]]:
+    """(code, label) of the reasons an agent may choose, in display order."""
+    lang = language()
+    return [(r.code, r.label(lang)) for r in agent_reasons()]
+
+
+def queue_label(title: str, title_en: str, name: str) -> str:
+    """A queue's title in the page's language."""
+    if language() == "en":
+        return title_en or title or name
+    return title or title_en or name

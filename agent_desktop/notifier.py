@@ -4,6 +4,11 @@ Rooms: ``agent:<id>`` holds the sockets of one logged-in user; ``supervisors``
 holds the sockets of supervisors and admins.  A screen-pop goes to its agent's
 room only, so no other agent ever receives it.
 
+``floor`` holds the sockets of everyone who works the floor (agents, supervisors,
+admins; not trainees): a change of the abandoned-call list (``callback.updated``,
+or a call abandoned in a queue) tells them to read the list again.  The event
+carries ids only; the list itself comes from ``GET /callbacks``.
+
 Sensitivity codes (docs/sensitivity.md): a pop's ``sensitivity`` block is sent
 only when the receiving user's role has ``view_sensitivity``; for any other role,
 an unknown user, or when the role cannot be looked up, it is removed.  A speech
@@ -12,43 +17,67 @@ the agent the same way, or not at all.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any, Callable, Optional
 
 from flask_socketio import SocketIO
 
-from cti import events, sensitivity
+from cti import callbacks, events, sensitivity
+from cti.agent_state import AgentState
+from cti.clock import utc_now
 from cti.events import EventBus
 
 log = logging.getLogger(__name__)
 
 SUPERVISORS_ROOM = "supervisors"
+FLOOR_ROOM = "floor"
 
 # Socket.IO event names sent to browsers.
 SCREENPOP_EVENT = "screenpop"
 AGENT_STATE_EVENT = "agent_state"
 TICKET_UPDATED_EVENT = "ticket_updated"
 SENSITIVITY_ANALYSIS_EVENT = "sensitivity_analysis"
+CALL_UPDATED_EVENT = "call_updated"
+CALLBACKS_CHANGED_EVENT = "callbacks_changed"
 
 
 def agent_room(agent_id: int) -> str:
     return f"agent:{int(agent_id)}"
 
 
+def _iso(value: Optional[dt.datetime]) -> Optional[str]:
+    return value.isoformat() + "Z" if value is not None else None
+
+
+def timing(until: Optional[dt.datetime], now: Optional[dt.datetime] = None) -> dict[str, Any]:
+    """``until`` (ISO UTC) and ``remaining_seconds`` of a timed state (wrap-up);
+    the browser counts down from ``remaining_seconds`` with its own clock."""
+    if until is None:
+        return {"until": None, "remaining_seconds": None}
+    left = (until - (now or utc_now())).total_seconds()
+    return {"until": _iso(until), "remaining_seconds": round(max(0.0, left), 1)}
+
+
 class DesktopNotifier:
     """Subscribes to the bus on construction; ``close()`` unsubscribes (idempotent).
 
     ``role_of(user_id) -> role or None`` decides who may receive sensitivity data;
-    without it nobody does."""
+    without it nobody does.  ``state_until_of(user_id) -> datetime or None`` gives
+    the end of an agent's wrap-up for the countdown (without it: no countdown)."""
 
     def __init__(self, socketio: SocketIO, bus: EventBus,
-                 role_of: Optional[Callable[[int], Optional[str]]] = None):
+                 role_of: Optional[Callable[[int], Optional[str]]] = None,
+                 state_until_of: Optional[Callable[[int], Optional[dt.datetime]]] = None):
         self._socketio = socketio
         self._role_of = role_of
+        self._state_until_of = state_until_of
         self._unsubscribe: list[Callable[[], None]] = [
             bus.subscribe(events.SCREENPOP, self._on_screenpop),
             bus.subscribe(events.AGENT_STATE, self._on_agent_state),
             bus.subscribe(events.TICKET_UPDATED, self._on_ticket_updated),
+            bus.subscribe(events.CALL_UPDATED, self._on_call_updated),
+            bus.subscribe(callbacks.CALLBACK_UPDATED, self._on_callback_updated),
             bus.subscribe(sensitivity.ANALYSIS_RECORDED, self._on_analysis),
         ]
 
@@ -86,7 +115,27 @@ class DesktopNotifier:
     def _on_agent_state(self, _topic: str, payload: dict[str, Any]) -> None:
         data = {"agent_id": int(payload["agent_id"]), "state": payload["state"],
                 "reason": payload.get("reason", "")}
+        if "queues" in payload:  # the agent changed their queue log-in (cti.acd_service)
+            data["queues"] = [str(q) for q in payload["queues"]]
+        if data["state"] == AgentState.WRAP_UP.value and self._state_until_of is not None:
+            try:
+                data.update(timing(self._state_until_of(data["agent_id"])))
+            except Exception:  # noqa: BLE001 - the state goes out without a countdown
+                log.exception("end of the wrap-up of agent %s unknown", data["agent_id"])
         self._emit(AGENT_STATE_EVENT, data, [agent_room(data["agent_id"]), SUPERVISORS_ROOM])
+
+    def _on_call_updated(self, _topic: str, payload: dict[str, Any]) -> None:
+        data = {"channel_id": payload.get("channel_id"), "outcome": payload.get("outcome"),
+                "ticket_id": payload.get("ticket_id"), "queue": payload.get("queue")}
+        self._emit(CALL_UPDATED_EVENT, data, [SUPERVISORS_ROOM])
+        if data["outcome"] == "abandoned":
+            # A caller who hung up in a queue is now on the abandoned list
+            # (cti.callbacks.add_abandoned publishes nothing itself).
+            self._emit(CALLBACKS_CHANGED_EVENT, {"callback_id": None, "status": callbacks.OPEN}, [FLOOR_ROOM])
+
+    def _on_callback_updated(self, _topic: str, payload: dict[str, Any]) -> None:
+        data = {"callback_id": payload.get("callback_id"), "status": payload.get("status")}
+        self._emit(CALLBACKS_CHANGED_EVENT, data, [FLOOR_ROOM])
 
     def _on_ticket_updated(self, _topic: str, payload: dict[str, Any]) -> None:
         agent_id = payload.get("agent_id")

@@ -22,6 +22,8 @@ from db.models import User
 
 ROLES = ("agent", "supervisor", "admin", "trainee")
 SUPERVISOR_ROLES = ("supervisor", "admin")
+# Who works the floor: sees the abandoned-call list and may call back (not trainees).
+FLOOR_ROLES = ("agent", "supervisor", "admin")
 
 # Checked when the user name is unknown so that a wrong name and a wrong password
 # take the same time (no user enumeration by timing).
@@ -39,6 +41,8 @@ class DesktopUser(UserMixin):
     state_reason: str
     extension: str
     state_since: Optional[dt.datetime] = None
+    state_until: Optional[dt.datetime] = None   # end of a timed state (wrap-up)
+    has_phone: bool = False
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
@@ -47,6 +51,11 @@ class DesktopUser(UserMixin):
     @property
     def is_supervisor(self) -> bool:
         return self.role in SUPERVISOR_ROLES
+
+    @property
+    def works_floor(self) -> bool:
+        """Sees the abandoned-call list and may call customers back."""
+        return self.role in FLOOR_ROLES
 
     def can(self, permission: str) -> bool:
         """Role permissions (``cti.sensitivity.ROLE_PERMISSIONS``)."""
@@ -66,7 +75,7 @@ class DesktopUser(UserMixin):
 
 def _to_user(row: User) -> DesktopUser:
     return DesktopUser(row.id, row.username, row.display_name, row.role, bool(row.active), row.state,
-                       row.state_reason, row.extension, row.state_since)
+                       row.state_reason, row.extension, row.state_since, row.state_until, bool(row.phone))
 
 
 def get_user(user_id: int) -> Optional[DesktopUser]:
@@ -79,6 +88,12 @@ def role_of(session_factory, user_id: int) -> Optional[str]:
     """The role of an active user (None if unknown or inactive)."""
     with session_factory() as s:
         return s.scalar(select(User.role).where(User.id == int(user_id), User.active.is_(True)))
+
+
+def state_until_of(session_factory, user_id: int) -> Optional[dt.datetime]:
+    """When the user's timed state (wrap-up) ends (naive UTC), or None."""
+    with session_factory() as s:
+        return s.scalar(select(User.state_until).where(User.id == int(user_id)))
 
 
 def load_user(user_id: str) -> Optional[DesktopUser]:

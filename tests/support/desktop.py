@@ -16,12 +16,15 @@ from sqlalchemy.orm import sessionmaker
 
 from agent_desktop import close_app, create_app
 from agent_desktop.server import WebServer
+from cti.acd_service import AcdService
+from cti.callbacks import CallbackService
 from cti.config import load
 from cti.events import EventBus
 from cti.sensitivity import SensitivityService
 from cti.services import CallCenter
+from cti.supervision import SupervisorService
 from db.migrate import upgrade
-from db.models import Ticket, User
+from db.models import Callback, CallRecord, Ticket, User
 from db.seed import seed
 from db.session import make_engine, make_session_factory
 
@@ -43,6 +46,10 @@ class DesktopStack:
     passwords: dict[str, str]
     app: Flask
     data_dir: Path
+    # The floor services (also given to the app unless make_stack(floor=False)).
+    acd: Optional[AcdService] = None
+    callbacks: Optional[CallbackService] = None
+    supervision: Optional[SupervisorService] = None
 
     @property
     def socketio(self):
@@ -78,8 +85,10 @@ class DesktopStack:
 
 
 def make_stack(data_dir: Path, *, csrf: bool = False, secret_key: str = "test-secret-key",
-               app: bool = True) -> DesktopStack:
-    """Migrated + seeded SQLite in ``data_dir``, services and (optionally) the app."""
+               app: bool = True, floor: bool = True) -> DesktopStack:
+    """Migrated + seeded SQLite in ``data_dir``, services and (optionally) the app.
+    ``floor``: give the app the floor services (ACD, callbacks, supervision) like
+    ``ivr.system.System`` does; the stack has them either way."""
     config = load(environ={}, overrides={
         "data": {"dir": str(data_dir)},
         "web": {"secret_key": secret_key, "wtf_csrf_enabled": csrf},
@@ -90,8 +99,14 @@ def make_stack(data_dir: Path, *, csrf: bool = False, secret_key: str = "test-se
     passwords = seed(sessions, data_dir, echo=lambda *_: None)
     bus = EventBus()
     call_center = CallCenter(sessions, bus)
-    flask_app = create_app(config, call_center, sessions, bus) if app else None
-    return DesktopStack(config, engine, sessions, bus, call_center, passwords, flask_app, Path(data_dir))
+    acd = AcdService(sessions, bus)
+    callbacks = CallbackService(sessions, bus)
+    supervision = SupervisorService(sessions, bus, call_center)
+    services = (dict(acd_service=acd, callback_service=callbacks, supervisor_service=supervision)
+                if floor else {})
+    flask_app = create_app(config, call_center, sessions, bus, **services) if app else None
+    return DesktopStack(config, engine, sessions, bus, call_center, passwords, flask_app, Path(data_dir),
+                        acd=acd, callbacks=callbacks, supervision=supervision)
 
 
 def place_call(cc: CallCenter, *, caller_name: str = "Caller", number: str = "0255501234",
@@ -112,6 +127,21 @@ def place_call(cc: CallCenter, *, caller_name: str = "Caller", number: str = "02
         if answer:
             cc.answered(channel_id, agent_id)
     return {"channel_id": channel_id, "ticket_id": info.ticket_id, "pop": pop}
+
+
+def abandon_call(stack: DesktopStack, *, caller_name: str = "Caller", number: str = "0255501234",
+                 customer_id: Optional[int] = None, queue: str = "helpdesk",
+                 channel_id: Optional[str] = None) -> dict[str, Any]:
+    """A caller who hangs up while waiting in ``queue``: the call ends abandoned and
+    an entry goes on the abandoned-call list.  Returns {"channel_id", "ticket_id",
+    "callback_id"}."""
+    call = place_call(stack.call_center, caller_name=caller_name, number=number, customer_id=customer_id,
+                      queue=queue, channel_id=channel_id)
+    assert stack.call_center.call_ended(call["channel_id"]) == "abandoned"
+    with stack.sessions() as s:
+        callback_id = s.scalar(select(Callback.id).join(CallRecord, CallRecord.id == Callback.call_id)
+                               .where(CallRecord.channel_id == call["channel_id"]))
+    return {**call, "callback_id": callback_id}
 
 
 def login(client, username: str, password: str, **extra):

@@ -31,6 +31,29 @@
     });
   }
 
+  /* GET JSON; resolves to {ok, status, data}. */
+  function getJson(url) {
+    return fetch(url, {
+      method: 'GET',
+      credentials: 'same-origin',
+      headers: {'Accept': 'application/json'}
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (data) {
+        return {ok: response.ok, status: response.status, data: data};
+      });
+    });
+  }
+
+  /* 75 -> "1:15", 3725 -> "1:02:05" */
+  function formatDuration(seconds) {
+    var total = Math.max(0, Math.floor(Number(seconds) || 0));
+    var h = Math.floor(total / 3600);
+    var m = Math.floor((total % 3600) / 60);
+    var s = total % 60;
+    var mm = h ? (m < 10 ? '0' : '') + m : String(m);
+    return (h ? h + ':' : '') + mm + ':' + (s < 10 ? '0' : '') + s;
+  }
+
   function setText(el, text) {
     if (el) { el.textContent = text == null ? '' : String(text); }
   }
@@ -75,6 +98,6 @@
       two(d.getHours()) + ':' + two(d.getMinutes()) + ':' + two(d.getSeconds());
   }
 
-  window.HappyCall = {readJson: readJson, postJson: postJson, setText: setText, connect: connect,
-                      formatTime: formatTime};
+  window.HappyCall = {readJson: readJson, postJson: postJson, getJson: getJson, setText: setText,
+                      connect: connect, formatTime: formatTime, formatDuration: formatDuration};
 }());

@@ -1,5 +1,6 @@
-/* Agent desktop: state buttons, screen-pops (with the customer's sensitivity
- * codes and suggested codes for roles that may see them) and the code table. */
+/* Agent desktop: state buttons with the not-ready reason, the wrap-up countdown,
+ * queue log-in, screen-pops (with the customer's sensitivity codes and suggested
+ * codes for roles that may see them), the code table and the abandoned-call list. */
 (function () {
   'use strict';
   var HC = window.HappyCall;
@@ -26,31 +27,137 @@
     }
   }
 
-  function showState(state, reason) {
-    stateEl.dataset.state = state;
-    HC.setText(stateEl, strings.states[state] || state);
-    HC.setText(reasonEl, reason || '');
-    document.body.dataset.agentState = state;
+  var reasonSelect = document.getElementById('not-ready-reason');
+  var timerEl = document.getElementById('agent-state-timer');
+  var countdown = null;
+  var deadline = 0;
+
+  /* Wrap-up: count down from the seconds the server gave, on the browser's own clock. */
+  function tick() {
+    var left = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
+    timerEl.dataset.remaining = String(left);
+    HC.setText(timerEl, (strings.wrap_up_left || '{time}').replace('{time}', HC.formatDuration(left)));
   }
 
-  function requestState(target) {
+  function startCountdown(seconds) {
+    deadline = Date.now() + Math.max(0, Number(seconds) || 0) * 1000;
+    tick();
+    timerEl.hidden = false;
+    if (!countdown) { countdown = window.setInterval(tick, 500); }
+  }
+
+  function stopCountdown() {
+    if (countdown) { window.clearInterval(countdown); countdown = null; }
+    timerEl.hidden = true;
+    timerEl.dataset.remaining = '';
+    HC.setText(timerEl, '');
+  }
+
+  function hasReasonOption(code) {
+    return !!code && !!reasonSelect && !!reasonSelect.querySelector('option[value="' + CSS.escape(code) + '"]');
+  }
+
+  /* data: optional {remaining_seconds} of a wrap-up. */
+  function showState(state, reason, data) {
+    stateEl.dataset.state = state;
+    HC.setText(stateEl, strings.states[state] || state);
+    reason = state === 'not_ready' ? (reason || '') : '';
+    reasonEl.dataset.reason = reason;
+    HC.setText(reasonEl, reason ? (strings.reasons[reason] || reason) : '');
+    if (hasReasonOption(reason)) { reasonSelect.value = reason; }
+    document.body.dataset.agentState = state;
+    if (state !== 'wrap_up') {
+      stopCountdown();
+    } else if (data && data.remaining_seconds !== undefined && data.remaining_seconds !== null) {
+      startCountdown(data.remaining_seconds);
+    }
+  }
+
+  function requestState(target, reason) {
     showError('');
-    HC.postJson(stateUrl, {state: target}).then(function (result) {
+    var body = {state: target};
+    if (target === 'not_ready') { body.reason = reason || 'other'; }
+    HC.postJson(stateUrl, body).then(function (result) {
       if (result.status === 401) {
         window.location.reload();   /* the session ended: back to the login page */
         return;
       }
       if (result.ok) {
-        showState(result.data.state, result.data.reason);
+        showState(result.data.state, result.data.reason, result.data);
       } else {
         showError(result.data.error || strings.request_failed);
-        if (result.data.state) { showState(result.data.state, ''); }
+        if (result.data.state && result.data.state !== stateEl.dataset.state) {
+          showState(result.data.state, '');
+        }
       }
     }).catch(function () { showError(strings.request_failed); });
   }
 
   document.getElementById('btn-ready').addEventListener('click', function () { requestState('ready'); });
-  document.getElementById('btn-not-ready').addEventListener('click', function () { requestState('not_ready'); });
+  document.getElementById('btn-not-ready').addEventListener('click', function () {
+    requestState('not_ready', reasonSelect ? reasonSelect.value : 'other');
+  });
+  if (reasonSelect) {
+    /* Already not ready: a new reason applies at once. */
+    reasonSelect.addEventListener('change', function () {
+      if (stateEl.dataset.state === 'not_ready') { requestState('not_ready', reasonSelect.value); }
+    });
+  }
+  if (timerEl && timerEl.dataset.remaining !== '' && stateEl.dataset.state === 'wrap_up') {
+    startCountdown(Number(timerEl.dataset.remaining));
+  }
+
+  /* ---- queue log-in ------------------------------------------------------------------- */
+  var queuesPanel = document.getElementById('queues-panel');
+  var queuesStatus = document.getElementById('queues-status');
+
+  function queueBoxes() {
+    return queuesPanel ? queuesPanel.querySelectorAll('input[type="checkbox"][data-queue]') : [];
+  }
+
+  function showQueues(names) {
+    var on = {};
+    for (var i = 0; i < names.length; i++) { on[names[i]] = true; }
+    var boxes = queueBoxes();
+    for (var j = 0; j < boxes.length; j++) { boxes[j].checked = !!on[boxes[j].dataset.queue]; }
+  }
+
+  function showQueuesStatus(text, isError) {
+    HC.setText(queuesStatus, text || '');
+    queuesStatus.dataset.error = isError ? 'true' : 'false';
+    queuesStatus.hidden = !text;
+  }
+
+  function saveQueues(changed) {
+    var boxes = queueBoxes();
+    var names = [];
+    for (var i = 0; i < boxes.length; i++) {
+      if (boxes[i].checked) { names.push(boxes[i].dataset.queue); }
+    }
+    showQueuesStatus('');
+    HC.postJson(queuesPanel.dataset.url, {queues: names}).then(function (result) {
+      if (result.status === 401) { window.location.reload(); return; }
+      if (result.data.queues) {
+        showQueues(result.data.queues.filter(function (q) { return q.logged_in; })
+          .map(function (q) { return q.name; }));
+      } else if (!result.ok) {
+        changed.checked = !changed.checked;
+      }
+      if (result.ok) {
+        showQueuesStatus(strings.queues_saved);
+      } else {
+        showQueuesStatus(result.data.error || strings.request_failed, true);
+      }
+    }).catch(function () {
+      changed.checked = !changed.checked;
+      showQueuesStatus(strings.request_failed, true);
+    });
+  }
+
+  var boxes = queueBoxes();
+  for (var qi = 0; qi < boxes.length; qi++) {
+    boxes[qi].addEventListener('change', function (event) { saveQueues(event.target); });
+  }
 
   function formatWait(seconds) {
     var total = Math.max(0, Math.round(Number(seconds) || 0));
@@ -201,7 +308,8 @@
     if (previous === 'ringing' && data.state !== 'talking' && data.state !== 'ringing') {
       markMissed();   /* rang out, or the caller hung up before the answer */
     }
-    showState(data.state, data.reason);
+    showState(data.state, data.reason, data);
+    if (data.queues) { showQueues(data.queues); }   /* changed in another tab */
   });
   socket.on('sensitivity_analysis', function (data) {
     /* an analysis stored after the pop went out */
@@ -217,4 +325,5 @@
       field(card, 'status', strings.statuses[data.status] || data.status);
     }
   });
+  if (window.HappyCallCallbacks) { window.HappyCallCallbacks.init(socket, strings); }
 }());
