@@ -5,8 +5,8 @@ holds the sockets of supervisors and admins.  A screen-pop goes to its agent's
 room only, so no other agent ever receives it.
 
 ``floor`` holds the sockets of everyone who works the floor (agents, supervisors,
-admins; not trainees): a change of the abandoned-call list (``callback.updated``,
-or a call abandoned in a queue) tells them to read the list again.  The event
+admins; not trainees): a change of the abandoned-call list (``callback.updated``, also
+published when a call abandoned in a queue joins it) tells them to read the list again.  The event
 carries ids only; the list itself comes from ``GET /callbacks``.
 
 Sensitivity codes (docs/sensitivity.md): a pop's ``sensitivity`` block is sent
@@ -128,10 +128,6 @@ class DesktopNotifier:
         data = {"channel_id": payload.get("channel_id"), "outcome": payload.get("outcome"),
                 "ticket_id": payload.get("ticket_id"), "queue": payload.get("queue")}
         self._emit(CALL_UPDATED_EVENT, data, [SUPERVISORS_ROOM])
-        if data["outcome"] == "abandoned":
-            # A caller who hung up in a queue is now on the abandoned list
-            # (cti.callbacks.add_abandoned publishes nothing itself).
-            self._emit(CALLBACKS_CHANGED_EVENT, {"callback_id": None, "status": callbacks.OPEN}, [FLOOR_ROOM])
 
     def _on_callback_updated(self, _topic: str, payload: dict[str, Any]) -> None:
         data = {"callback_id": payload.get("callback_id"), "status": payload.get("status")}

@@ -241,6 +241,7 @@ class CallCenter:
         abandoned (hung up in the IVR or queue) or lost (the PBX went away)."""
         now = self._now()
         freed_agent: Optional[tuple[int, AgentState]] = None
+        listed = False
         with self._sessions.begin() as s:
             call = s.scalar(select(CallRecord).where(CallRecord.channel_id == channel_id))
             if call is None or call.ended_at is not None:
@@ -269,6 +270,7 @@ class CallCenter:
                     call.wait_seconds = _waited(call, now)
                     if call.outcome == "abandoned":
                         callbacks.add_abandoned(s, call, ticket, now)
+                        listed = True
                 if ticket is not None and tickets.is_open(ticket.status):
                     if reason == "pbx_lost":
                         self._record(s, ticket, "lost", now, detail={"reason": reason})
@@ -282,6 +284,8 @@ class CallCenter:
             self._publish_agent(freed_agent[0], freed_agent[1], "")
         self._bus.publish(events.CALL_UPDATED, {"channel_id": channel_id, "outcome": outcome,
                                                 "ticket_id": ticket_id, "agent_id": None})
+        if listed:
+            self._bus.publish(callbacks.CALLBACK_UPDATED, {"callback_id": None, "status": callbacks.OPEN})
         return outcome
 
     def open_calls(self) -> dict[str, str]:

@@ -296,3 +296,16 @@ def test_supervisor_changes_an_agents_state_by_the_agents_rules(supervision, db)
     with pytest.raises(agent_state.UnknownReason):
         supervision.set_agent_state(SUPER, AGENT1, "not_ready", "missed_call")
     assert supervision.live_calls() == []
+
+
+def test_a_new_abandoned_entry_is_announced(call_center, bus):
+    from cti.callbacks import CALLBACK_UPDATED
+
+    seen = []
+    bus.subscribe(CALLBACK_UPDATED, lambda _t, p: seen.append(p))
+    start_call(call_center, number="0311112222")
+    call_center.call_ended("ch-1")
+    assert seen == [{"callback_id": None, "status": "open"}]
+    call_center.call_started("ch-2", "0300000000", "Caller", "1600", "ko")
+    call_center.call_ended("ch-2")                      # never queued: not listed, not announced
+    assert len(seen) == 1
