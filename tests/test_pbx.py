@@ -189,6 +189,28 @@ def test_config_rejects_bad_values(fake_root):
     assert configured.ari_password == "given"
 
 
+def test_extra_config_only_when_asked(fake_root):
+    plain = ManagedAsterisk(_cfg(fake_root), "unit").render_config()
+    assert "queues.conf" not in plain and "app_queue" not in plain["modules.conf"]
+    assert "extra configuration" not in plain["extensions.conf"]
+    extra = {"extensions.conf": "[from-customers](+)\nexten => 1700,1,Queue(bench)",
+             "queues.conf": "[bench]\nstrategy = leastrecent"}
+    files = ManagedAsterisk(_cfg(fake_root), "unit", extra_config=extra,
+                            extra_modules=["app_queue", "app_read", "chan_pjsip"]).render_config()
+    # appended after the generated dialplan, which is unchanged
+    assert files["extensions.conf"].startswith(plain["extensions.conf"].rstrip("\n"))
+    assert files["extensions.conf"].rstrip().endswith("exten => 1700,1,Queue(bench)")
+    assert files["queues.conf"] == "[bench]\nstrategy = leastrecent\n"
+    loaded = re.findall(r"^load = (\S+)\.so$", files["modules.conf"], re.M)
+    assert loaded == list(MODULES) + ["app_queue", "app_read"]   # no module twice
+    assert files["pjsip.conf"] == plain["pjsip.conf"]
+    for bad in ({"../x.conf": ""}, {"queues.txt": ""}, {"queues.conf": "a\0b"}):
+        with pytest.raises(ValueError):
+            ManagedAsterisk(_cfg(fake_root), "unit", extra_config=bad)
+    with pytest.raises(ValueError):
+        ManagedAsterisk(_cfg(fake_root), "unit", extra_modules=["app_queue.so; rm"])
+
+
 def test_copy_prompts(fake_root, tmp_path):
     prompts = tmp_path / "prompts"
     (prompts / "generated/ko").mkdir(parents=True)
