@@ -111,12 +111,17 @@ class QueueDispatcher:
 
     # --- the loop ---------------------------------------------------------------
     async def run(self) -> None:
+        next_housekeeping = 0.0
         while True:
             with anyio.move_on_after(self._tick):
                 await self._wake.wait()
             self._wake = anyio.Event()
             try:
-                await self._housekeeping()
+                # Wrap-ups, callbacks and queue settings once a tick, not on every
+                # kick: under load a kick comes with nearly every call event.
+                if anyio.current_time() >= next_housekeeping:
+                    next_housekeeping = anyio.current_time() + self._tick
+                    await self._housekeeping()
                 if len(self.waiting):
                     await self.dispatch_once()
             except Exception:
@@ -127,6 +132,8 @@ class QueueDispatcher:
             return
         # Queue settings are read every pass: a supervisor's change applies within a second.
         self.queues = {q.name: q for q in await self._run_sync(self._acd.queues)}
+        # Only the announcements' estimated wait uses the handle times: a second old is fine.
+        self._handle_times = await self._run_sync(self._acd.handle_times)
         await self._run_sync(self._acd.end_wrap_ups)
         if self._callbacks is not None and self._place_callback is not None:
             await self._sync_callbacks()
@@ -149,8 +156,8 @@ class QueueDispatcher:
             if self._acd is None:
                 return await self._dispatch_single_queue()
             queues = self.queues or {q.name: q for q in await self._run_sync(self._acd.queues)}
+            self.queues = queues
             self._seats = await self._run_sync(self._acd.seats)
-            self._handle_times = await self._run_sync(self._acd.handle_times)
             known = [c for c in self.waiting.calls() if c.queue in queues]
             router = routing.Router(q.spec for q in queues.values())
             now = utc_now()

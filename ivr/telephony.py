@@ -23,7 +23,7 @@ class Telephony(Protocol):
     async def play(self, channel_id: str, media: str, playback_id: str, lang: str = "") -> None: ...
     async def stop_playback(self, playback_id: str) -> None: ...
     async def hangup(self, channel_id: str, reason: str = "normal") -> None: ...
-    async def start_moh(self, channel_id: str) -> None: ...
+    async def start_moh(self, channel_id: str, moh_class: str = "") -> None: ...
     async def stop_moh(self, channel_id: str) -> None: ...
     async def ring(self, channel_id: str) -> None: ...
     async def originate(self, channel_id: str, endpoint: str, app_args: str, caller_id: str,
@@ -54,7 +54,9 @@ class AriTelephony:
             response = await op(**kwargs)
         except httpx.HTTPStatusError as exc:
             status = exc.response.status_code
-            if status in (404, 409, 422) and resource in ("channels", "playbacks", "bridges"):
+            # bridges.addChannel answers 400 for a channel that does not exist (any more).
+            gone = status in (404, 409, 422) or (status == 400 and operation == "addChannel")
+            if gone and resource in ("channels", "playbacks", "bridges"):
                 # 404: no such channel; 409/422: no longer in the application.
                 raise ChannelGone(f"{resource}.{operation}: HTTP {status}") from exc
             raise
@@ -83,8 +85,9 @@ class AriTelephony:
         except ChannelGone:
             pass
 
-    async def start_moh(self, channel_id: str) -> None:
-        await self._op("channels", "startMoh", channelId=channel_id)
+    async def start_moh(self, channel_id: str, moh_class: str = "") -> None:
+        kwargs = {"mohClass": moh_class} if moh_class else {}
+        await self._op("channels", "startMoh", channelId=channel_id, **kwargs)
 
     async def stop_moh(self, channel_id: str) -> None:
         try:

@@ -169,3 +169,17 @@ async def test_supervisor_move_updates_the_waiting_list_and_the_database(floor_c
         with pytest.raises(LookupError):
             await h.dispatcher.move("nope", "apps")
         tg.cancel_scope.cancel()
+
+
+async def test_hold_music_is_the_queues_class(floor_config, call_center, db, floor):
+    acd, callbacks = floor
+    factory, _ = db
+    with factory.begin() as s:
+        s.execute(update(Queue).where(Queue.name == "office").values(music_class="calm"))
+    async with anyio.create_task_group() as tg:
+        h = Harness(floor_config, call_center, tg, acd=acd, callbacks=callbacks)
+        await choose_in_menu(h, "4")
+        await h.finish_prompt("c1", "please_hold")
+        await h.until(lambda: h.tel.named("start_moh"))
+        assert h.tel.named("start_moh")[-1] == ("start_moh", "c1", "calm")
+        tg.cancel_scope.cancel()

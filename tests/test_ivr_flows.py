@@ -37,7 +37,7 @@ class FakeTelephony:
     async def play(self, cid, media, playback_id, lang=""): self._op("play", cid, media, playback_id)
     async def stop_playback(self, pid): self._op("stop_playback", pid)
     async def hangup(self, cid, reason="normal"): self._op("hangup", cid)
-    async def start_moh(self, cid): self._op("start_moh", cid)
+    async def start_moh(self, cid, moh_class=""): self._op("start_moh", cid, moh_class)
     async def stop_moh(self, cid): self._op("stop_moh", cid)
     async def ring(self, cid): self._op("ring", cid)
     async def originate(self, cid, endpoint, app_args, caller_id, timeout):
@@ -374,3 +374,23 @@ async def test_without_a_model_the_step_is_skipped_and_the_reason_stored(fast_co
     assert stored == [{"status": "failed", "reason": "model not found: /nowhere", "transcript": "",
                        "words": [], "model": "", "suggestions": []}]
     assert not h.tel.named("external_media")
+
+
+async def test_agent_leg_gone_before_the_bridge_is_a_missed_offer_and_the_caller_waits(fast_config, call_center, db):
+    fast_config["acd"]["ring_timeout"] = 5
+    call_center.set_agent_state(1, "ready")
+    async with anyio.create_task_group() as tg:
+        h = Harness(fast_config, call_center, tg)
+        await h.dial_in()
+        h.keys("c1", "100100#")
+        await h.until(lambda: h.tel.named("originate"))
+        (_, leg, *_rest) = h.tel.named("originate")[0]
+        h.tel.bridge_not_ready = 1       # Asterisk: the agent's channel is gone already
+        h.send("StasisStart", leg, args=("agent", "c1"))
+        await h.until(lambda: rows(db, User, id=1)[0].state == "not_ready")
+        assert rows(db, User, id=1)[0].state_reason == "missed_call"
+        await h.until(lambda: "c1" in h.dispatcher.queue and h.dispatcher.queue.get("c1").offered_to is None)
+        assert ("hangup", "c1") not in [op[:2] for op in h.tel.ops], "the caller is not hung up"
+        (call,) = rows(db, CallRecord)
+        assert call.outcome == "queued" and call.answered_at is None
+        tg.cancel_scope.cancel()

@@ -347,7 +347,8 @@ class CallbackRequested(State):
 
 async def _hold_music(ctx: CallContext) -> None:
     try:
-        await ctx.telephony.start_moh(ctx.channel_id)
+        info = getattr(ctx.dispatcher, "queues", {}).get(ctx.queue or "")
+        await ctx.telephony.start_moh(ctx.channel_id, info.music_class if info is not None else "")
     except ChannelGone:
         raise
     except Exception as exc:  # no music configured is not worth dropping a caller for
@@ -397,13 +398,15 @@ class Offering(State):
             return None
         if event.type == "StasisStart":
             ctx.cancel_timer("ring")
-            return Connected()
+            return Connected(self)
         if event.type in ("ChannelDestroyed", "StasisEnd"):
             ctx.cancel_timer("ring")
             return await self._missed(ctx)
         return None
 
     async def _missed(self, ctx: CallContext) -> State:
+        """The offer came to nothing: the agent is NOT_READY (missed call), the caller
+        waits again (skipping this agent while anyone else is free)."""
         ctx.cancel_timer("ring")
         ctx.agent_channel_id = None
         ctx.agent_id = None
@@ -421,14 +424,32 @@ class Connected(State):
     """Caller and agent talk in a mixing bridge."""
     name = "connected"
 
+    def __init__(self, offering: Optional["Offering"] = None):
+        self.offering = offering
+
     async def enter(self, ctx: CallContext) -> Optional[State]:
-        ctx.dispatcher.remove(ctx.channel_id)
         await ctx.telephony.stop_moh(ctx.channel_id)
         await ctx.stop_prompt()
         ctx.bridge_id = ctx.ids("bridge")
-        await ctx.telephony.bridge(ctx.bridge_id, [ctx.channel_id, ctx.agent_channel_id])
+        try:
+            await ctx.telephony.bridge(ctx.bridge_id, [ctx.channel_id, ctx.agent_channel_id])
+        except ChannelGone:
+            return await self._agent_left(ctx)
+        ctx.dispatcher.remove(ctx.channel_id)
         await ctx.run_sync(ctx.call_center.answered, ctx.channel_id, ctx.agent_id)
         return None
+
+    async def _agent_left(self, ctx: CallContext) -> Optional[State]:
+        """The agent's phone answered and hung up before the two could be joined
+        (seen under load): a missed offer, the caller keeps waiting.  (If it was the
+        caller who left, their own hang-up event ends the call.)"""
+        ctx.log.warning("call %s: agent leg gone before the bridge; back to the queue", ctx.channel_id)
+        bridge_id, ctx.bridge_id = ctx.bridge_id, None
+        await ctx.telephony.destroy_bridge(bridge_id)
+        if self.offering is None:
+            return None
+        await ctx.telephony.hangup(ctx.agent_channel_id or "", "normal")
+        return await self.offering._missed(ctx)
 
     async def handle(self, ctx: CallContext, event: Any) -> Optional[State]:
         # The agent hung up: the call is over for the caller too.
