@@ -1,6 +1,7 @@
 """Engine and session factory built once from the [database] section."""
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
@@ -31,7 +32,30 @@ def make_engine(db_config: dict) -> Engine:
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
+        _one_transaction_at_a_time(engine)
     return engine
+
+
+def _one_transaction_at_a_time(engine: Engine) -> None:
+    """SQLite lets one writer in at a time and makes the others poll with growing
+    sleeps (up to 100 ms each): under a burst of calls, transactions queued behind
+    one another for seconds.  Within the process, transactions take turns on a
+    lock instead (first come, first served, no sleeping); each is a few
+    milliseconds.  Re-entrant, so a nested session in the same thread is fine."""
+    lock = threading.RLock()
+
+    @event.listens_for(engine, "begin")
+    def _begin(_conn) -> None:
+        lock.acquire()
+
+    def _end(_conn) -> None:
+        try:
+            lock.release()
+        except RuntimeError:  # not held by this thread: nothing to give back
+            pass
+
+    event.listen(engine, "commit", _end)
+    event.listen(engine, "rollback", _end)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker:
