@@ -2,7 +2,7 @@
 # missing first (scripts/bootstrap.sh is idempotent).
 PY := .venv/bin/python
 
-.PHONY: run test unit e2e demo-call demo-phone bench bootstrap
+.PHONY: run test unit e2e demo-call demo-phone bench bench-asr bench-acd bootstrap
 
 bootstrap:
 	bash scripts/bootstrap.sh
@@ -28,5 +28,13 @@ demo-call:
 demo-phone:
 	$(PY) -m ivr.demo phone --ext $(or $(EXT),1001) $(ARGS)
 
+# Benchmarks (each writes its section of docs/performance.md); run on a quiet machine.
 bench: bootstrap
 	$(PY) bench/screenpop.py $(ARGS)
+
+bench-asr: bootstrap
+	$(PY) bench/keyword_eval.py
+	$(PY) bench/asr_streams.py
+
+bench-acd: bootstrap
+	$(PY) bench/acd_load.py $(ARGS)
