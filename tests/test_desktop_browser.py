@@ -7,34 +7,12 @@ import pytest
 from sqlalchemy import select
 
 from db.models import Customer
-from support.desktop import BROWSER_TIMEOUT_MS, PageProblems, browser_login, chromium, make_stack, new_page, \
-    place_call, running_server, wait_websocket
+from support.browser_fixtures import browser, server, stack  # noqa: F401 - pytest fixtures
+from support.desktop import (PageProblems, browser_login, new_page, place_call, wait_websocket)
 
 pytestmark = pytest.mark.browser
 
 XSS = '<img src=x onerror="window.__xss=1">'
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import expect
-
-    expect.set_options(timeout=BROWSER_TIMEOUT_MS)
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-def stack(tmp_path):
-    s = make_stack(tmp_path, csrf=True)  # the real thing: CSRF on
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def server(stack):
-    with running_server(stack.app) as srv:
-        yield srv
 
 
 # The 409 of "Ready while ringing" and the 400 of an empty resolution are expected.

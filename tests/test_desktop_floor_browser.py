@@ -15,36 +15,15 @@ from sqlalchemy import select, update
 from cti import callbacks as cb
 from cti import supervision
 from db.models import Callback, Queue, User
-from support.desktop import BROWSER_TIMEOUT_MS, PageProblems, abandon_call, browser_login, chromium, \
-    make_stack, new_page, place_call, running_server, wait_websocket
+from support.browser_fixtures import browser, server, stack  # noqa: F401 - pytest fixtures
+from support.desktop import (BROWSER_TIMEOUT_MS, PageProblems, abandon_call, browser_login, new_page,
+                             place_call, wait_websocket)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 XSS = '<img src=x onerror="window.__xss=1">'
 # 409s the tests provoke on purpose.
 EXPECTED_ERRORS = r"Failed to load resource: .* status of 409 "
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import expect
-
-    expect.set_options(timeout=BROWSER_TIMEOUT_MS)
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-def stack(tmp_path):
-    s = make_stack(tmp_path, csrf=True)  # the real thing: CSRF on
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def server(stack):
-    with running_server(stack.app) as srv:
-        yield srv
 
 
 class Recorder:

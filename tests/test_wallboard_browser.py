@@ -13,23 +13,14 @@ from sqlalchemy import text, update
 from cti.clock import utc_now
 from cti.services import CallCenter
 from db.models import Queue
-from support.desktop import BROWSER_TIMEOUT_MS, PageProblems, browser_login, chromium, make_stack, new_page, \
-    running_server, wait_websocket
+from support.browser_fixtures import browser, server  # noqa: F401 - pytest fixtures
+from support.desktop import (PageProblems, browser_login, make_stack, new_page, wait_websocket)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 XSS = "<img src=x onerror=alert(1)>"
 WITHIN_S = 2.0          # the page must show the database's figures this soon after a change
 TALK = ("le_3m", "le_5m", "le_10m", "gt_10m")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import expect
-
-    expect.set_options(timeout=BROWSER_TIMEOUT_MS)
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture
@@ -39,12 +30,6 @@ def stack(tmp_path):
         session.execute(update(Queue).where(Queue.name == "lan").values(title=XSS, title_en=XSS))
     yield s
     s.close()
-
-
-@pytest.fixture
-def server(stack):
-    with running_server(stack.app) as srv:
-        yield srv
 
 
 class ShiftedClock:
