@@ -15,31 +15,10 @@ from agent_desktop.auth import roles_required
 from agent_desktop.security import is_safe_next
 from agent_desktop.server import WebServer
 from db.models import Customer
-from support.desktop import login, make_stack, place_call, running_server
+from support.client_fixtures import stack, csrf_stack  # noqa: F401 - pytest fixtures
+from support.desktop import logged_in, login, make_stack, place_call, running_server
 
 XSS = "<img src=x onerror=alert(1)>"
-
-
-@pytest.fixture
-def stack(tmp_path):
-    s = make_stack(tmp_path)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def csrf_stack(tmp_path):
-    s = make_stack(tmp_path, csrf=True)
-    yield s
-    s.close()
-
-
-def logged_in(stack, username="agent1", lang="en"):
-    client = stack.app.test_client()
-    client.set_cookie("lang", lang)
-    response = login(client, username, stack.passwords[username])
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return client
 
 
 def customer_id(stack, pin="100100"):

@@ -13,31 +13,10 @@ from agent_desktop import close_app, create_app
 from cti import callbacks as cb
 from cti import supervision
 from db.models import Callback, Queue, User
-from support.desktop import abandon_call, login, make_stack, place_call
+from support.client_fixtures import stack, csrf_stack  # noqa: F401 - pytest fixtures
+from support.desktop import abandon_call, logged_in, login, make_stack, place_call
 
 XSS = "<img src=x onerror=alert(1)>"
-
-
-@pytest.fixture
-def stack(tmp_path):
-    s = make_stack(tmp_path)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def csrf_stack(tmp_path):
-    s = make_stack(tmp_path, csrf=True)
-    yield s
-    s.close()
-
-
-def logged_in(stack, username="agent1", lang="en"):
-    client = stack.app.test_client()
-    client.set_cookie("lang", lang)
-    response = login(client, username, stack.passwords[username])
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return client
 
 
 def published(stack, *topics):

@@ -13,26 +13,12 @@ from agent_desktop.wallboard_feed import EXTENSION_KEY, WALLBOARD_ROOM, Wallboar
 from cti import events
 from cti.floor_service import FloorService
 from db.models import Queue
-from support.desktop import login, make_stack, place_call
+from support.client_fixtures import stack  # noqa: F401 - pytest fixtures
+from support.desktop import logged_in, login, make_stack, place_call
 
 XSS = "<img src=x onerror=alert(1)>"
 PAGES = ("/wallboard", "/dashboard")
 APIS = ("/api/floor/wallboard", "/api/floor/dashboard")
-
-
-@pytest.fixture
-def stack(tmp_path):
-    s = make_stack(tmp_path)
-    yield s
-    s.close()
-
-
-def logged_in(stack, username="agent1", lang="en"):
-    client = stack.app.test_client()
-    client.set_cookie("lang", lang)
-    response = login(client, username, stack.passwords[username])
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return client
 
 
 def json_block(page: str, block_id: str):

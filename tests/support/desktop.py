@@ -149,6 +149,15 @@ def login(client, username: str, password: str, **extra):
     return client.post("/login", data={"username": username, "password": password, **extra})
 
 
+def logged_in(stack, username="agent1", lang="en"):
+    """A Flask test client logged in as ``username`` (interface language ``lang``)."""
+    client = stack.app.test_client()
+    client.set_cookie("lang", lang)
+    response = login(client, username, stack.passwords[username])
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client
+
+
 @contextlib.contextmanager
 def running_server(app: Flask, host: str = "127.0.0.1") -> Iterator[WebServer]:
     server = WebServer(app, host, 0)
