@@ -167,11 +167,10 @@ class AriApplication:
         self.dispatcher.kick()
 
     def _on_place_callback(self, _topic: str, payload: dict) -> None:
-        """An agent's one-click callback (from a web thread)."""
-        if self._portal is None or self._handlers is None:
-            log.warning("callback %s not placed: the telephony side is not running", payload.get("callback_id"))
-            return
-        self._portal.start_task_soon(self._place_callback, int(payload["callback_id"]), int(payload["agent_id"]))
+        """An agent's one-click callback (from a web thread); if it fails, the entry
+        stays on its list and the agent may try again."""
+        callback_id, agent_id = int(payload["callback_id"]), int(payload["agent_id"])
+        self._in_loop(f"callback {callback_id}", lambda: self._handlers.place_callback(callback_id, agent_id))
 
     def _on_monitor(self, _topic: str, payload: dict) -> None:
         self._in_loop("monitoring", lambda: self._handlers.start_monitor(
@@ -181,8 +180,8 @@ class AriApplication:
         self._in_loop("moving a call", lambda: self.dispatcher.move(payload["channel_id"], payload["queue"]))
 
     def _in_loop(self, what: str, make_coro) -> None:
-        """Run a supervisor's request on the ARI loop; failures are logged (the
-        desktop checked what it could before asking)."""
+        """Run a request from the desktop (callback, supervisor) on the ARI loop;
+        failures are logged (the desktop checked what it could before asking)."""
         if self._portal is None or self._handlers is None:
             log.warning("%s not done: the telephony side is not running", what)
             return
@@ -194,12 +193,6 @@ class AriApplication:
                 log.warning("%s failed: %s", what, exc)
 
         self._portal.start_task_soon(run)
-
-    async def _place_callback(self, callback_id: int, agent_id: int) -> None:
-        try:
-            await self._handlers.place_callback(callback_id, agent_id)
-        except Exception as exc:  # the entry stays on its list; the agent may try again
-            log.warning("callback %s could not be placed: %s", callback_id, exc)
 
 
 def load(config: dict, call_center: Any, bus: events.EventBus, ari_url: str, ari_user: str,

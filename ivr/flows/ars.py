@@ -261,7 +261,7 @@ class Queued(State):
 
     @staticmethod
     def _schedule_announcement(ctx: CallContext) -> None:
-        info = getattr(ctx.dispatcher, "queues", {}).get(ctx.queue or "")
+        info = _queue_info(ctx)
         # Before the ACD has read the queues (just started): look again in 30 s.
         every = float(info.announce_seconds or 0) if info is not None else 30.0
         if every > 0:
@@ -345,9 +345,15 @@ class CallbackRequested(State):
         return None
 
 
+def _queue_info(ctx: CallContext) -> Any:
+    """The settings of the caller's queue as the ACD last read them (None: not yet,
+    or a dispatcher without the floor service)."""
+    return getattr(ctx.dispatcher, "queues", {}).get(ctx.queue or "")
+
+
 async def _hold_music(ctx: CallContext) -> None:
     try:
-        info = getattr(ctx.dispatcher, "queues", {}).get(ctx.queue or "")
+        info = _queue_info(ctx)
         await ctx.telephony.start_moh(ctx.channel_id, info.music_class if info is not None else "")
     except ChannelGone:
         raise
