@@ -174,7 +174,7 @@ class CallCenter:
         now = self._now()
         with self._sessions.begin() as s:
             agent = self._agent(s, agent_id)
-            self._set_agent_state(s, agent, agent_state.on_call_event(agent.state, "callback"), "", now)
+            set_state(agent, agent_state.on_call_event(agent.state, "callback"), "", now)
             call = CallRecord(channel_id=channel_id, ticket_id=callback.get("ticket_id"),
                               caller_number=str(callback.get("number", ""))[:64],
                               caller_name=str(callback.get("caller_name", ""))[:200], line="callback",
@@ -201,7 +201,7 @@ class CallCenter:
         with self._sessions.begin() as s:
             call = self._call(s, channel_id)
             agent = self._agent(s, agent_id)
-            self._set_agent_state(s, agent, agent_state.on_call_event(agent.state, "answer"), "", now)
+            set_state(agent, agent_state.on_call_event(agent.state, "answer"), "", now)
             call.answered_at = now
             call.outcome = "talking"
             ticket = s.get(Ticket, call.ticket_id) if call.ticket_id else None
@@ -315,7 +315,7 @@ class CallCenter:
             new = agent_state.request(agent.state, target)
             if new != target:
                 reason = ""
-            self._set_agent_state(s, agent, new, reason, now)
+            set_state(agent, new, reason, now)
         self._publish_agent(agent_id, new, reason)
         return new
 
@@ -343,7 +343,7 @@ class CallCenter:
         now = self._now()
         with self._sessions.begin() as s:
             for agent in s.scalars(select(User).where(User.state.in_(["ringing", "talking"]))):
-                self._set_agent_state(s, agent, AgentState.READY, "", now)
+                set_state(agent, AgentState.READY, "", now)
 
     # ---- tickets (desktop side) ---------------------------------------------
     def resolve(self, ticket_id: int, agent_id: int, resolution: str, request: str | None = None) -> None:
@@ -417,7 +417,7 @@ class CallCenter:
         (raises InvalidTransition when the agent is not in a state for it)."""
         call = self._call(s, channel_id)
         agent = self._agent(s, agent_id)
-        self._set_agent_state(s, agent, agent_state.on_call_event(agent.state, event), reason, now)
+        set_state(agent, agent_state.on_call_event(agent.state, event), reason, now)
         return call, agent, s.get(Ticket, call.ticket_id)
 
     def _end_talk(self, s: Session, call: CallRecord, now: dt.datetime):
@@ -445,12 +445,8 @@ class CallCenter:
             new = agent_state.on_call_event(agent.state, event)
         except agent_state.InvalidTransition:
             return None  # the agent logged out or moved on meanwhile
-        self._set_agent_state(s, agent, new, agent.state_reason if new == AgentState.NOT_READY else "", now)
+        set_state(agent, new, agent.state_reason if new == AgentState.NOT_READY else "", now)
         return agent_id, new
-
-    @staticmethod
-    def _set_agent_state(s: Session, agent: User, new: AgentState, reason: str, now: dt.datetime) -> None:
-        set_state(agent, new, reason, now)
 
     @staticmethod
     def _call(s: Session, channel_id: str) -> CallRecord:
