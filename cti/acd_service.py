@@ -61,28 +61,33 @@ class AcdService:
         return {q.menu_key: q.name for q in self.queues() if q.menu_key}
 
     # ---- agents -----------------------------------------------------------------
-    def seats(self) -> list[AgentSeat]:
-        """Every active agent with the queues they are logged in to now (with their
-        penalties) and the calls they answered since midnight UTC."""
-        now = self._now()
-        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    def seats(self, calls_today: bool = True) -> list[AgentSeat]:
+        """Every active agent logged in to at least one queue, with those queues (and
+        penalties) and, when ``calls_today`` (only the fewest-calls strategy needs it:
+        the count grows with the day's calls), the calls they answered since
+        midnight UTC."""
         with self._sessions() as s:
-            members = s.execute(
-                select(QueueMember.user_id, Queue.name, QueueMember.penalty)
+            rows = s.execute(
+                select(User.id, User.state, User.idle_since, Queue.name, QueueMember.penalty)
+                .join(QueueMember, QueueMember.user_id == User.id)
                 .join(Queue, Queue.id == QueueMember.queue_id)
-                .where(QueueMember.logged_in.is_(True))).all()
-            answered = dict(s.execute(
-                select(CallRecord.agent_id, func.count())
-                .where(CallRecord.answered_at >= midnight, CallRecord.agent_id.is_not(None))
-                .group_by(CallRecord.agent_id)).all())
-            agents = s.execute(select(User.id, User.state, User.idle_since)
-                               .where(User.active.is_(True))).all()
-        queues: dict[int, dict[str, int]] = {}
-        for user_id, name, penalty in members:
-            queues.setdefault(user_id, {})[name] = int(penalty or 0)
-        return [AgentSeat(a.id, AgentState(a.state), a.idle_since, int(answered.get(a.id, 0)),
-                          queues.get(a.id, {}))
-                for a in agents if a.id in queues]
+                .where(QueueMember.logged_in.is_(True), User.active.is_(True))).all()
+            answered = self._answered_today(s) if calls_today else {}
+        seats: dict[int, AgentSeat] = {}
+        for user_id, state, idle_since, queue, penalty in rows:
+            seat = seats.get(user_id)
+            if seat is None:
+                seat = seats[user_id] = AgentSeat(user_id, AgentState(state), idle_since,
+                                                  int(answered.get(user_id, 0)), {})
+            seat.queues[queue] = int(penalty or 0)
+        return list(seats.values())
+
+    def _answered_today(self, s) -> dict[int, int]:
+        midnight = self._now().replace(hour=0, minute=0, second=0, microsecond=0)
+        return dict(s.execute(
+            select(CallRecord.agent_id, func.count())
+            .where(CallRecord.answered_at >= midnight, CallRecord.agent_id.is_not(None))
+            .group_by(CallRecord.agent_id)).all())
 
     def agent_queues(self, agent_id: int) -> list[dict[str, Any]]:
         """The queues an agent may serve, and whether they are logged in to each."""

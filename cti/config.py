@@ -52,6 +52,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "pin_inter_digit_timeout": 5.0,
         "pin_length_max": 12,
         "prompts_dir": "",  # default <data.dir>/prompts
+        # Worker threads for the ARI application's database calls (they take turns
+        # on SQLite anyway; more threads only fight over the GIL under load).
+        "db_threads": 2,
     },
     "asr": {
         # Speech analysis of the caller's description of the problem.

@@ -23,9 +23,17 @@ from ivr.telephony import LiveTelephony
 log = logging.getLogger(__name__)
 
 
-async def run_sync(fn, *args, **kwargs):
-    """Run a blocking service call (database) off the event loop."""
-    return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+def database_runner(threads: int):
+    """``run_sync`` for blocking service calls (database) off the event loop, on at
+    most ``threads`` worker threads.  Transactions take turns anyway (one SQLite
+    writer, see db/session.py); with anyio's default 40 threads a burst of calls had
+    dozens of threads fight for the GIL while the one holding the transaction lock
+    waited its turn to run, and every transaction got slower."""
+    limiter = anyio.CapacityLimiter(max(1, int(threads)))
+
+    async def run_sync(fn, *args, **kwargs):
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=limiter)
+    return run_sync
 
 
 class AriApplication:
@@ -100,6 +108,7 @@ class AriApplication:
         cfg = self._config
         live = LiveTelephony()
         self._stop_event = anyio.Event()
+        run_sync = database_runner(cfg["ivr"]["db_threads"])
         async with anyio.create_task_group() as tg:
             def post(channel_id, event):
                 session = self.registry.get(channel_id)

@@ -165,8 +165,9 @@ class QueueDispatcher:
                 return await self._dispatch_single_queue()
             queues = self.queues or {q.name: q for q in await self._run_sync(self._acd.queues)}
             self.queues = queues
-            self._seats = await self._run_sync(self._acd.seats)
             known = [c for c in self.waiting.calls() if c.queue in queues]
+            counts = any(queues[c.queue].spec.strategy == routing.Strategy.FEWEST_CALLS for c in known)
+            self._seats = await self._run_sync(self._acd.seats, counts)
             router = routing.Router(q.spec for q in queues.values())
             now = utc_now()
             await self._apply_max_wait(router, known, now)

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from cti import events
 from db.models import CallRecord, Ticket, TicketEvent, User
-from ivr.app import run_sync
+from ivr.app import database_runner
 from ivr.ari_events import AriEvent
 from ivr.calls import CallRegistry
 from ivr.dispatcher import QueueDispatcher
@@ -76,6 +76,7 @@ class Harness:
             s = self.registry.get(cid)
             if s:
                 s.post(ev)
+        run_sync = database_runner(config["ivr"]["db_threads"])
         self.dispatcher = QueueDispatcher("helpdesk", call_center, post, run_sync, tick_seconds=0.05,
                                           acd=acd, callbacks=callbacks)
         self.handlers = StasisHandlers(config, call_center, self.dispatcher, self.registry, self.tel,
