@@ -36,6 +36,7 @@ import argparse
 import array
 import contextlib
 import contextvars
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -116,12 +117,26 @@ def ulaw_roundtrip(pcm: bytes) -> bytes:
     return ulaw_decode(ulaw_encode(pcm))
 
 
-def rss_kib() -> int:
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+def rss_kib(pids: tuple = ()) -> int:
+    """RSS of this process and of the given ones (the speech workers), KiB."""
+    total = 0
+    for pid in ("self",) + tuple(pids):
+        with contextlib.suppress(OSError, ValueError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total
+
+
+def cpu_seconds(pids) -> float:
+    """User + system CPU seconds of these processes so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def model_memory(transcript: bool) -> Optional[float]:
@@ -195,6 +210,27 @@ class TrackedAnalyzer:
         return getattr(self._a, name)
 
 
+def fill_from_worker(track: Track, result: Any) -> None:
+    """A Track from a speech worker's StreamResult (diagnostics on): the packets'
+    arrival times (the worker's time.monotonic(): one clock for the machine)."""
+    pcm = result.pcm
+    offsets = [off for off, _t in result.packets] + [len(pcm)]
+    for (off, t), end in zip(result.packets, offsets[1:]):
+        if track.first_packet is None:
+            track.first_packet = t
+        a = array.array("h", pcm[off:end - (end - off) % 2])
+        if a and (max(a) > VOICED or min(a) < -VOICED):
+            if track.first_voiced_pos < 0:
+                track.first_voiced_pos = off
+            track.last_voiced_pos = end
+            track.last_voiced_t = t
+    track.received = track.fed = result.heard_bytes
+    track.feed_cpu, track.finish_cpu = result.cpu_s, 0.0
+    track.finish_started, track.finish_ended = result.finish_started_at, result.finish_ended_at
+    track.analysis = result.analysis
+    track.pcm = bytearray(pcm)
+
+
 class Tracker:
     """Instrumentation of the running system (undone by uninstall)."""
 
@@ -208,9 +244,22 @@ class Tracker:
         self.by_ticket: dict[int, Track] = {}
         self._capture, self._speech = capture, speech
         self._orig_listen = speech.listen
+        self._orig_remote = speech.listen_remote
         self._orig_slin = capture.slin_be_to_le
         self._orig_store = system.speech._store
         orig_listen, orig_slin, orig_store = self._orig_listen, self._orig_slin, self._orig_store
+        orig_remote = self._orig_remote
+
+        async def listen_remote(ctx, workers, settings, baseline=None):
+            """Speech workers: what they heard and when comes back with the result."""
+            track = Track(ctx.channel_id, ctx.ticket_id, listen_started=now())
+            with self.lock:
+                self.tracks.append(track)
+                if ctx.ticket_id is not None:
+                    self.by_ticket[ctx.ticket_id] = track
+            result = await orig_remote(ctx, workers, dataclasses.replace(settings, diagnostics=True), baseline)
+            fill_from_worker(track, result)
+            return result
 
         async def listen(ctx, analyzer, settings, endpoint_factory, *rest):
             track = Track(ctx.channel_id, ctx.ticket_id, listen_started=now())
@@ -247,6 +296,7 @@ class Tracker:
             return result
 
         speech.listen = listen
+        speech.listen_remote = listen_remote
         capture.slin_be_to_le = slin
         system.speech._store = store
 
@@ -257,6 +307,7 @@ class Tracker:
 
     def uninstall(self) -> None:
         self._speech.listen = self._orig_listen
+        self._speech.listen_remote = self._orig_remote
         self._capture.slin_be_to_le = self._orig_slin
         if self.system.speech is not None:
             self.system.speech._store = self._orig_store
@@ -346,6 +397,7 @@ class StreamBench:
     def __init__(self, args: argparse.Namespace, mode: str, speech: Path):
         self.args, self.mode, self.speech_wav = args, mode, speech
         self.system = None
+        self.offline_analyzer = None
         self.tracker: Optional[Tracker] = None
         self.tmp: Optional[Path] = None
         self.instance = f"bench-asr-{mode}"
@@ -384,12 +436,16 @@ class StreamBench:
         self.system.start()
         if not self.system.ari_app.supervisor.connected.is_set():
             raise BenchError("the ARI application did not connect to Asterisk")
-        self.system._warm_up.join(180)
-        if self.system.speech is None or not self.system.speech.available:
-            raise BenchError("speech analysis unavailable: "
-                             + (self.system.speech.unavailable_reason if self.system.speech else "off"))
-        analyzer = self.system.speech._analyzer
-        if bool(analyzer.settings["transcript"]) != (self.mode == "transcript"):
+        reason = self.system.wait_speech_ready(180)
+        if reason or self.system.speech is None or not self.system.speech.available:
+            raise BenchError(f"speech analysis unavailable: {reason or 'off'}")
+        self.offline_analyzer = self.system.speech._analyzer   # decoding in this process
+        if self.offline_analyzer is None:   # speech workers: the same settings, here, for the comparison
+            from asr_models.analysis import Analyzer
+
+            self.offline_analyzer = Analyzer.from_config(self.system.config["asr"])
+            self.offline_analyzer.warm_up()
+        if bool(self.offline_analyzer.settings["transcript"]) != (self.mode == "transcript"):
             raise BenchError("asr.transcript did not reach the Analyzer")
         from sqlalchemy import update
 
@@ -424,17 +480,19 @@ class StreamBench:
                               audio_wav=self.speech_wav, audio_delay=a.audio_delay, timeout=budget)
         self.tracker.take()
         stop_sampling = threading.Event()
-        step.rss_base = rss_kib()
+        workers = tuple(self.system.speech_workers.pids()) if self.system.speech_workers else ()
+        step.rss_base = rss_kib(workers)
         peak = [step.rss_base]
 
         def sample():
             while not stop_sampling.wait(0.05):
-                peak[0] = max(peak[0], rss_kib())
+                peak[0] = max(peak[0], rss_kib(workers))
 
         sampler = threading.Thread(target=sample, name="asr-bench-rss", daemon=True)
         say(f"-- {self.mode}: {n} concurrent call(s)")
         started = now()
         before = cpu_sample()
+        workers_before = cpu_seconds(workers)
         ok = False
         try:
             sampler.start()
@@ -455,6 +513,9 @@ class StreamBench:
                 callers.cleanup()
         step.wall = now() - started
         step.cpu = cpu_note(before, cpu_sample(), step.wall)
+        if workers:
+            step.cpu += (f", its {len(workers)} speech worker processes "
+                         f"{(cpu_seconds(workers) - workers_before) / step.wall:.2f} CPU")
         step.rss_peak = peak[0]
         tracks = self.tracker.take()
         self._figures(step, tracks, rc)
@@ -522,7 +583,7 @@ class StreamBench:
 
     def offline(self, track: Track) -> dict[str, Any]:
         """The same heard audio through the same analyzer, offline, in this thread."""
-        analyzer = self.system.speech._analyzer
+        analyzer = self.offline_analyzer
         pcm = bytes(track.pcm)
         c, w = time.thread_time(), now()
         result = analyzer.analyze(pcm)
@@ -625,24 +686,28 @@ def render(steps, offline, silence, model_mib, info, command, started, duration,
         "How: one SIPp process places N calls at once (rate-limited) on the ARS line 1600 of a managed "
         "Asterisk; each keys the PIN, hears the description prompt, then sends the utterance as PCMU "
         "RTP followed by silence.  The system in this process (`ivr.system.System`) bridges each "
-        "caller to an external-media channel and decodes the slin 8 kHz stream in worker threads "
-        "(`ivr.capture.listen`); no agent is Ready, so the calls stay queued until the callers hang up.  "
+        "caller to an external-media channel whose slin 8 kHz RTP goes straight to one of the speech "
+        "worker processes (`asr.worker_processes`, default one per CPU; `ivr.speech_workers`), which "
+        "judges the end of speech and decodes, one thread per process; no agent is Ready, so the calls "
+        "stay queued until the callers hang up.  "
         "`keyword` = `asr.transcript` False (keyword spotting only), `transcript` = True (free "
         "decoding for the ticket as well).  N grows until a step breaks; a step holds when every call "
         "is analysed, no speech is lost, and the p95 delay minus the trailing silence is within "
         f"{TARGET_DELAY_MS:g} ms.", "",
-        "Columns: *delay* = arrival (in this process) of the last RTP packet carrying speech → the "
+        "Columns: *delay* = arrival (in the speech worker) of the last RTP packet carrying speech → the "
         "analysis stored on the ticket (includes the trailing silence); *detect* = last speech packet "
-        "→ `finish()` starts (silence + 200 ms feed chunks + worker-thread queueing + unbridging); "
+        "→ `finish()` starts (the trailing silence + the rest of the last 200 ms feed); "
         "*finish* = `AnalysisSession.finish()` (final decode, voice profile, keyword confirmation); "
         "*store* = `record_analysis`; *audio lost* = speech sent − speech heard; *arrival drift* = "
         "how much later than real time the last speech packet arrived over the stream (event-loop or "
-        "Asterisk lag); *CPU/audio s* = thread CPU seconds of the stream's decoding per second of audio; "
-        "*RSS/stream* = (peak RSS during the step − RSS before) / N.", "",
+        "Asterisk lag); *CPU/audio s* = the worker thread's CPU seconds for the stream (reading, "
+        "end-of-speech detection, decoding) per second of audio; *RSS/stream* = (peak RSS of this "
+        "process and the speech workers during the step − RSS before) / N.", "",
         md_table(HEADER, rows(steps, silence), left=1), ""]
     if model_mib:
         lines.append("Model, one-off (RSS a fresh Python process gains loading it and building the "
-                     "spotting plan): " + ", ".join(f"{m} {v:.0f} MiB" for m, v in model_mib.items() if v) + ".")
+                     "spotting plan; each speech worker process holds one): "
+                     + ", ".join(f"{m} {v:.0f} MiB" for m, v in model_mib.items() if v) + ".")
         lines.append("")
     if offline:
         lines += ["Live against offline (the audio one call heard, decoded again with the same "

@@ -65,7 +65,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "no_speech_seconds": 5.0,     # nobody speaks: go on to the queue
         "end_silence_ms": 1200,       # this much silence after speech ends the description
         "keep_audio_dir": "",         # keep each description as <dir>/<ticket id>.wav (off when empty)
-        "decode_threads": 0,          # threads decoding for all calls together; 0: one per call
+        # Processes that receive the callers' audio and decode it (each loads the model,
+        # ~0.6 GB); -1: one per CPU; 0: in the ARI application's process, in threads.
+        "worker_processes": -1,
+        "decode_threads": 0,          # worker_processes 0 only: decoding threads; 0: one per call
         "preroll_ms": 500,            # silence before the caller speaks is not decoded, except this much
         # Analysis (asr_models.analysis): free transcription for the ticket costs ~1/4 core
         # per caller while they speak; keyword spotting alone ~1/20.

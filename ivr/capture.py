@@ -13,6 +13,7 @@ import struct
 import sys
 from array import array
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional
 
 import anyio
@@ -58,6 +59,7 @@ class ListenSettings:
     end_silence_ms: int = 1200
     keep_audio_dir: str = ""  # keep what was heard as <dir>/<ticket id>.wav (off when empty)
     decode_threads: int = 0   # threads decoding for all calls together (0: one per call)
+    diagnostics: bool = False  # worker processes: return the heard audio and packet times (benchmarks)
 
     @classmethod
     def from_config(cls, asr: dict) -> "ListenSettings":
@@ -131,6 +133,37 @@ async def listen(ctx, analyzer: Any, settings: ListenSettings,
             with anyio.CancelScope(shield=True):
                 await _unbridge(ctx)
         return await run_decode(session.finish)
+
+
+async def listen_remote(ctx, workers: Any, settings: ListenSettings, baseline: Optional[list] = None) -> Any:
+    """Like :func:`listen`, with the audio going straight to a worker process of
+    ``workers`` (ivr.speech_workers.SpeechWorkers), which judges the end of speech
+    and decodes; this process only sets up and removes the listening channel."""
+    from ivr.speech_workers import StreamOptions
+
+    keep = ""
+    if settings.keep_audio_dir and ctx.ticket_id is not None:
+        keep = str(Path(settings.keep_audio_dir) / f"{ctx.ticket_id}.wav")
+    options = StreamOptions(settings.max_seconds, settings.no_speech_seconds, settings.end_silence_ms,
+                            list(baseline or []), keep, settings.diagnostics)
+    stream = await workers.open(options)
+    tel = ctx.telephony
+    media_id = ctx.ids("media")
+    bridge_id = ctx.ids("listen")
+    ctx.register_leg(media_id)
+    try:
+        ctx.media_channel_id = media_id
+        await tel.external_media(media_id, f"127.0.0.1:{stream.port}", "slin")
+        ctx.media_bridge_id = bridge_id
+        await _join(tel, bridge_id, ctx.channel_id, media_id)
+        # The worker ends the stream itself (end of speech, or its own time limit).
+        with anyio.fail_after(settings.max_seconds + 10):
+            result = await stream.result()
+    finally:
+        stream.cancel()
+        with anyio.CancelScope(shield=True):
+            await _unbridge(ctx)
+    return result
 
 
 class _Feeder:

@@ -13,7 +13,7 @@ from typing import Any, Callable, Optional
 
 import anyio
 
-from ivr.capture import ListenSettings, endpoint_detector, listen
+from ivr.capture import ListenSettings, endpoint_detector, listen, listen_remote
 from ivr.telephony import ChannelGone
 
 log = logging.getLogger(__name__)
@@ -44,8 +44,11 @@ class SpeechAnalysis:
     def __init__(self, analyzer: Any, store: Callable[..., Any], settings: ListenSettings,
                  unavailable_reason: str = "",
                  endpoint_factory: Callable[[ListenSettings], Any] = endpoint_detector,
-                 voice_history: Optional[Callable[[int], list]] = None):
+                 voice_history: Optional[Callable[[int], list]] = None, workers: Any = None):
         self._analyzer = analyzer
+        # ivr.speech_workers.SpeechWorkers: listening and decoding in worker processes
+        # (asr.worker_processes); without it, in this process (threads).
+        self._workers = workers
         self._store = store  # SensitivityService.record_analysis(ticket_id, **record)
         self.settings = settings
         self.unavailable_reason = unavailable_reason
@@ -62,7 +65,7 @@ class SpeechAnalysis:
 
     @property
     def available(self) -> bool:
-        return self._analyzer is not None
+        return self._analyzer is not None or self._workers is not None
 
     async def _baseline(self, ctx) -> list:
         """The customer's earlier voice profiles (empty: the population baseline)."""
@@ -87,8 +90,11 @@ class SpeechAnalysis:
         else:
             try:
                 baseline = await self._baseline(ctx)
-                analysis = await listen(ctx, self._analyzer, self.settings, self._endpoint_factory,
-                                          self._run_decode, baseline)
+                if self._workers is not None:
+                    analysis = (await listen_remote(ctx, self._workers, self.settings, baseline)).analysis
+                else:
+                    analysis = await listen(ctx, self._analyzer, self.settings, self._endpoint_factory,
+                                            self._run_decode, baseline)
                 record = analysis_record(analysis)
             except ChannelGone:
                 log.info("call %s: caller left while describing the problem", ctx.channel_id)

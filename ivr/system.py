@@ -60,6 +60,7 @@ class System:
         self.callbacks: Optional[CallbackService] = None
         self.supervision: Optional[SupervisorService] = None
         self.speech = None
+        self.speech_workers = None
         self._warm_up: Optional[threading.Thread] = None
         self.asterisk = None
         self.ari_app = None
@@ -125,18 +126,43 @@ class System:
         from asr_models.analysis import Analyzer
         from ivr.capture import ListenSettings
         from ivr.speech import SpeechAnalysis
+        from ivr.speech_workers import SpeechWorkers, default_processes
 
-        analyzer = Analyzer.from_config(asr)
+        settings = ListenSettings.from_config(asr)
+        analyzer = Analyzer.from_config(asr)   # finds the model; loads nothing yet
         if analyzer.store is None:
             self._echo(f"speech analysis unavailable: {analyzer.unavailable_reason}")
-        self.speech = SpeechAnalysis(analyzer if analyzer.store is not None else None,
-                                     self.sensitivity.record_analysis, ListenSettings.from_config(asr),
-                                     unavailable_reason=analyzer.unavailable_reason,
+            self.speech = SpeechAnalysis(None, self.sensitivity.record_analysis, settings,
+                                         unavailable_reason=analyzer.unavailable_reason,
+                                         voice_history=self.sensitivity.voice_history)
+            return
+        processes = default_processes(int(asr["worker_processes"]))
+        if processes > 0:
+            # The workers load the model in parallel, in the background; calls
+            # arriving before that wait for them.
+            self.speech_workers = SpeechWorkers(asr, processes)
+            self.speech_workers.start()
+            self.speech = SpeechAnalysis(None, self.sensitivity.record_analysis, settings,
+                                         voice_history=self.sensitivity.voice_history,
+                                         workers=self.speech_workers)
+            return
+        self.speech = SpeechAnalysis(analyzer, self.sensitivity.record_analysis, settings,
                                      voice_history=self.sensitivity.voice_history)
         if analyzer.store is not None:
             self._warm_up = threading.Thread(target=self._load_model, args=(analyzer,),
                                              name="asr-model-load")
             self._warm_up.start()
+
+    def wait_speech_ready(self, timeout: float = 120.0) -> str:
+        """Wait until the speech model is loaded (in the workers or in this process);
+        '' or why it is not available."""
+        if self.speech_workers is not None:
+            return self.speech_workers.wait_ready(timeout)
+        if self._warm_up is not None:
+            self._warm_up.join(timeout)
+            if self._warm_up.is_alive():
+                return "the speech model is still loading"
+        return self.speech.unavailable_reason if self.speech is not None else "speech analysis is off"
 
     def _load_model(self, analyzer) -> None:
         reason = analyzer.warm_up()
@@ -170,6 +196,7 @@ class System:
         for name, action in (("ARI application", lambda: self.ari_app and self.ari_app.stop()),
                              ("web server", self._stop_web),
                              ("Asterisk", lambda: self.asterisk and self.asterisk.stop()),
+                             ("speech workers", lambda: self.speech_workers and self.speech_workers.stop()),
                              ("database", lambda: self.engine and self.engine.dispose())):
             try:
                 action()
@@ -178,7 +205,7 @@ class System:
         if self._warm_up is not None:
             self._warm_up.join()
             self._warm_up = None
-        self.ari_app = self.web = self.asterisk = None
+        self.ari_app = self.web = self.asterisk = self.speech_workers = None
 
     def _stop_web(self) -> None:
         if self.web is not None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
+from asr_models.analysis import Analyzer
 from cti.config import load
 from db.models import CallRecord, TicketAnalysis, User
 from ivr.system import System
@@ -67,9 +68,11 @@ def system(tmp_path_factory):
     })
     sys_ = System(config, echo=lambda *_: None, instance_name="test-e2e-speech")
     sys_.start()
-    sys_._warm_up.join(120)  # the model, loaded once for the process
-    yield sys_
-    sys_.stop()
+    try:
+        assert sys_.wait_speech_ready(120) == ""
+        yield sys_
+    finally:
+        sys_.stop()
 
 
 def earlier_calm_calls(system, pin="100100", f0=60.0, calls=2):
@@ -127,9 +130,10 @@ def test_description_reaches_the_recogniser_and_the_pop(system):
     heard = samples(heard_path)
     sent = ulaw_roundtrip(samples(UTTERANCE))
     assert best_match(heard, sent) > 0.99, "the recogniser must hear exactly what the caller sent"
-    # Offline: the same analyzer (same model, same silence gate) over the file of what was heard.
+    # Offline, in this process: an analyzer with the same settings (same model, same
+    # silence gate) as the speech worker that listened, over the file of what was heard.
     pcm, rate = read_wav(str(heard_path))
-    offline = system.speech._analyzer.analyze(pcm, rate)
+    offline = Analyzer.from_config(system.config["asr"]).analyze(pcm, rate)
     assert analysis["transcript"] == offline.transcript
     assert analysis["transcript"] in transcript_shown or not analysis["transcript"]
 
