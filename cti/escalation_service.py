@@ -115,8 +115,7 @@ class EscalationService:
             ticket = self._ticket(s, ticket_id)
             if ticket.first_level_started_at is not None or not tickets.is_open(ticket.status):
                 return False
-            ticket.first_level_started_at = now
-            self._record(s, ticket, "first_level_started", now)
+            ticket.first_level_started_at = now   # on the ticket itself: the history keeps call events
             self._schedule_timers(s, ticket, now)
         return True
 
@@ -185,7 +184,9 @@ class EscalationService:
         after.publish.append((TICKET_ESCALATED, {
             "ticket_id": ticket.id, "incident_id": ticket.incident_id, "kind": kind, "group_id": group.id,
             "group": group.name, "group_en": group.name_en or group.name, "to_user_id": to_user_id,
-            "by_user_id": by_user_id, "automatic": automatic, "reason": reason, "notify_user_ids": notify,
+            "by_user_id": by_user_id, "by": self._username(s, by_user_id, display=True) or "",
+            "to": self._username(s, to_user_id, display=True) or "",
+            "automatic": automatic, "reason": reason, "notify_user_ids": notify,
             "severity": ticket.severity, "at": _iso(now)}))
         subject = f"[HappyCall] {ticket.incident_id} assigned to {group.name_en or group.name}"
         body = (f"Ticket {ticket.incident_id} was assigned to {group.name_en or group.name}"
