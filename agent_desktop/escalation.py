@@ -47,10 +47,14 @@ SEVERITY_LABELS = {
 }
 
 
+def _at_most(limit: int) -> Length:
+    return Length(max=limit, message=_l("At most %(max)d characters."))
+
+
 # ---- forms --------------------------------------------------------------------------------
 class ClassifyForm(FlaskForm):
     system = StringField(_l("System"), validators=[DataRequired(message=_l("Enter the system.")),
-                                                   Length(max=rules.MAX_SYSTEM)])
+                                                   _at_most(rules.MAX_SYSTEM)])
     severity = SelectField(_l("Severity"), choices=[(str(k), v) for k, v in SEVERITY_LABELS.items()],
                            validate_choice=True)
 
@@ -59,7 +63,7 @@ class EscalateForm(FlaskForm):
     group = SelectField(_l("Support group"), choices=[], validate_choice=False)
     person = SelectField(_l("Person"), choices=[], validate_choice=False, validators=[OptionalValue()])
     reason = TextAreaField(_l("Reason"), validators=[DataRequired(message=_l("Enter the reason.")),
-                                                     Length(max=rules.MAX_REASON)])
+                                                     _at_most(rules.MAX_REASON)])
 
     def __init__(self, *args, groups: list[dict] = (), **kwargs):
         super().__init__(*args, **kwargs)
@@ -80,7 +84,7 @@ class EscalateForm(FlaskForm):
 class ReassignForm(FlaskForm):
     person = SelectField(_l("Person"), choices=[], validate_choice=False)
     reason = TextAreaField(_l("Reason"), validators=[DataRequired(message=_l("Enter the reason.")),
-                                                     Length(max=rules.MAX_REASON)])
+                                                     _at_most(rules.MAX_REASON)])
 
     def __init__(self, *args, members: list[dict] = (), **kwargs):
         super().__init__(*args, **kwargs)
@@ -92,21 +96,21 @@ class ReassignForm(FlaskForm):
 
 
 class WorkForm(FlaskForm):
-    cause = TextAreaField(_l("Cause"), validators=[Length(max=rules.MAX_TEXT)])
-    action = TextAreaField(_l("Action"), validators=[Length(max=rules.MAX_TEXT)])
+    cause = TextAreaField(_l("Cause"), validators=[_at_most(rules.MAX_TEXT)])
+    action = TextAreaField(_l("Action"), validators=[_at_most(rules.MAX_TEXT)])
 
 
 class ResolveForm(FlaskForm):
     cause = TextAreaField(_l("Cause"), validators=[DataRequired(message=_l("Enter the cause.")),
-                                                   Length(max=rules.MAX_TEXT)])
+                                                   _at_most(rules.MAX_TEXT)])
     action = TextAreaField(_l("Action"), validators=[DataRequired(message=_l("Enter the action taken.")),
-                                                     Length(max=rules.MAX_TEXT)])
-    resolution = TextAreaField(_l("Resolution"), validators=[Length(max=ticket_rules.MAX_RESOLUTION_LENGTH)])
+                                                     _at_most(rules.MAX_TEXT)])
+    resolution = TextAreaField(_l("Resolution"), validators=[_at_most(ticket_rules.MAX_RESOLUTION_LENGTH)])
 
 
 class ProgressForm(FlaskForm):
     text = TextAreaField(_l("Progress"), validators=[DataRequired(message=_l("Enter the progress.")),
-                                                     Length(max=rules.MAX_REASON)])
+                                                     _at_most(rules.MAX_REASON)])
 
 
 FORMS = {"classify": ClassifyForm, "escalate": EscalateForm, "reassign": ReassignForm, "work": WorkForm,
@@ -192,7 +196,8 @@ def _ticket_page(ticket_id: int, form_name: str, form: FlaskForm, message: Optio
     """The ticket screen again, with the typed text and the errors (nothing lost)."""
     from agent_desktop import tickets as ticket_web
 
-    errors = {name: [str(e) for e in errs] for name, errs in form.errors.items()}
+    # keyed by the field's (prefixed) name, as the template looks them up
+    errors = {form[name].name: [str(e) for e in errs] for name, errs in form.errors.items() if name in form}
     if message:
         errors["_"] = [message]
     esc = panel(ticket_id, forms={form_name: form}, errors=errors, open_form=form_name)
