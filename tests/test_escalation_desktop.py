@@ -201,3 +201,11 @@ def test_trainee_sees_no_forms_and_cannot_escalate(stack):
     r = trainee.post(f"/tickets/{tid}/escalate", data={"esc-group": str(gid(stack, "operations")),
                                                        "esc-reason": "try"})
     assert r.status_code == 403
+
+
+def test_panel_and_group_page_in_korean(stack):
+    tid = new_ticket(stack)
+    client = logged_in(stack, "tech1", lang="ko")
+    page = client.get(f"/tickets/{tid}").get_data(as_text=True)
+    assert "지원 그룹으로 이관" in page and "1차 처리 경과 시간" in page
+    assert "내 그룹의 티켓" in client.get("/groups/tickets").get_data(as_text=True)
