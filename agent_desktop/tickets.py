@@ -1,10 +1,11 @@
 """Ticket screen and resolving a ticket."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from agent_desktop import escalation as esc_web
 from agent_desktop import labels
 from agent_desktop import sensitivity as sens_web
 from agent_desktop.context import services
@@ -37,11 +38,24 @@ def _sensitivity(ticket_id: int) -> dict | None:
             "groups": sens_web.kind_groups(table), "strings": sens_web.client_strings()}
 
 
+def _escalation_panel(ticket_id: int) -> dict | None:
+    """The escalation panel (agent_desktop.escalation), when the app has the service."""
+    if esc_web.EXTENSION_KEY not in current_app.extensions:
+        return None
+    return esc_web.panel(ticket_id)
+
+
+def render_ticket(ticket_id: int, *, esc: dict | None = None, status: int = 200):
+    """The ticket screen with a given escalation panel (its forms re-shown with errors)."""
+    return _render(_view_or_404(ticket_id), esc=esc, status=status)
+
+
 def _render(view: dict, *, request_text: str | None = None, resolution_text: str | None = None,
-            error: str | None = None, status: int = 200):
+            error: str | None = None, status: int = 200, esc: dict | None = None):
     ticket = view["ticket"]
     return render_template(
-        "tickets/view.html", view=view, ticket=ticket, customer=view["customer"],
+        "tickets/view.html", esc=esc or _escalation_panel(ticket["id"]), view=view, ticket=ticket,
+        customer=view["customer"],
         request_text=ticket["request"] if request_text is None else request_text,
         resolution_text=ticket["resolution"] if resolution_text is None else resolution_text,
         error=error, is_open=ticket_rules.is_open(ticket["status"]),

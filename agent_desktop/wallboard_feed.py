@@ -40,7 +40,8 @@ EXTENSION_KEY = "happycall_wallboard"
 WALLBOARD_ROOM = "wallboard"
 WALLBOARD_EVENT = "wallboard"         # server -> browser: the payload
 JOIN_EVENT = "wallboard_join"         # browser -> server: put me in the room
-TOPICS = (events.CALL_UPDATED, events.AGENT_STATE, events.TICKET_UPDATED)
+# ticket.overdue: the overdue-progress figure (cti.escalation_service.TICKET_OVERDUE).
+TOPICS = (events.CALL_UPDATED, events.AGENT_STATE, events.TICKET_UPDATED, "ticket.overdue")
 IDLE_PUSH_SECONDS = 30.0
 
 

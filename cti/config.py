@@ -95,6 +95,25 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "short_abandon_seconds": 5,   # callers who hang up this soon do not count against the service level
         "refresh_seconds": 1.0,       # the wallboard's longest refresh interval
     },
+    "escalation": {
+        # Ticket lifecycle (docs/escalation.md).  Limits of a system/severity in the SLA
+        # table (sla_rules) win over these defaults.
+        "enabled": True,               # run the timer runner (first-level rule, progress checks)
+        "first_level_hours": 3.0,      # not resolved at first level this long after the pop: auto-assign
+        "default_group": "operations", # preset group (code) when the SLA table names none
+        "progress_minutes": 30,        # severity 1 and 2: progress this often when the table says nothing
+        "poll_seconds": 5.0,           # how often the runner looks for due timers
+    },
+    "mail": {
+        # Outgoing notification e-mail (SMTP via smtplib).  Empty host: no e-mail is sent (logged).
+        "host": "",
+        "port": 25,
+        "sender": "happycall@localhost",
+        "starttls": False,
+        "user": "",
+        "password": "",
+        "timeout": 10.0,
+    },
     "web": {
         "host": "127.0.0.1",
         "port": 5000,

@@ -138,6 +138,9 @@ class FloorService:
                            and_(CallRecord.answered_at.is_(None), CallRecord.ended_at.is_(None),
                                 CallRecord.outcome.in_(WAITING_OUTCOMES))))).all()
             agents = self._agents(s, {q["id"]: q["name"] for q in queues}, sites)
+            # Severity 1/2 tickets whose progress update is overdue (docs/escalation.md).
+            overdue = s.scalar(select(func.count(Ticket.id)).where(
+                Ticket.progress_overdue.is_(True), Ticket.status != TicketStatus.RESOLVED.value)) or 0
 
         names = {q["id"]: q["name"] for q in queues}
         rows: list[CallRow] = []
@@ -171,6 +174,7 @@ class FloorService:
             entry.update(figures(stats.queues[q["name"]], oldest.get(q["name"])))
             queue_rows.append(entry)
         total = figures(stats.total, min(oldest.values()) if oldest else None)
+        total["overdue_tickets"] = int(overdue)
         return {
             **period["meta"],
             "refresh_seconds": self.refresh_s,

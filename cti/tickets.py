@@ -34,7 +34,10 @@ _MOVES: dict[str, tuple[frozenset[TicketStatus], TicketStatus]] = {
 
 # Events that are recorded in the history but do not change the status.
 NOTES = frozenset({"created", "identified", "unidentified", "call_ended", "note", "lost", "moved",
-                   "callback", "callback_requested", "callback_offered"})
+                   "callback", "callback_requested", "callback_offered",
+                   # lifecycle and escalation (cti.escalation_service, docs/escalation.md)
+                   "first_level_started", "classified", "escalated", "reassigned", "cause_action",
+                   "progress", "progress_overdue"})
 
 
 class InvalidTicketMove(ValueError):

@@ -162,10 +162,23 @@ class Ticket(Base):
     severity: Mapped[Optional[int]] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     resolved_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    # Lifecycle and escalation (issue 5, docs/escalation.md): the system the request is
+    # about (SLA table key), when the first level started (the first pop delivered),
+    # the 2nd-level group and person, their cause and action, and the progress clock.
+    system: Mapped[str] = mapped_column(String(64), default="")
+    first_level_started_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    level: Mapped[int] = mapped_column(Integer, default=1)
+    group_id: Mapped[Optional[int]] = mapped_column(ForeignKey("support_groups.id"), index=True)
+    assignee_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    escalated_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    cause: Mapped[str] = mapped_column(Text, default="")
+    action: Mapped[str] = mapped_column(Text, default="")
+    last_progress_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    progress_overdue: Mapped[bool] = mapped_column(Boolean, default=False)
 
     customer: Mapped[Optional[Customer]] = relationship(back_populates="tickets")
     queue: Mapped[Optional[Queue]] = relationship()
-    agent: Mapped[Optional[User]] = relationship()
+    agent: Mapped[Optional[User]] = relationship(foreign_keys=[agent_id])
     events: Mapped[list["TicketEvent"]] = relationship(
         back_populates="ticket", order_by="TicketEvent.id", cascade="all, delete-orphan")
 
@@ -325,6 +338,84 @@ class SensitivitySuggestion(Base):
 
     analysis: Mapped[TicketAnalysis] = relationship(back_populates="suggestions")
     code_version: Mapped[SensitivityCode] = relationship()
+
+
+# --- Lifecycle and escalation (issue 5, docs/escalation.md) ---
+
+class SupportGroup(Base):
+    """A 2nd-level support group (operations, technical support, a specialist
+    group) that tickets are escalated to."""
+    __tablename__ = "support_groups"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200), default="")
+    kind: Mapped[str] = mapped_column(String(16), default="specialist")  # operations|technical|specialist
+    skills: Mapped[str] = mapped_column(Text, default="")                 # what the group handles
+    email: Mapped[str] = mapped_column(String(254), default="")           # group mailbox (optional)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    members: Mapped[list["SupportGroupMember"]] = relationship(
+        back_populates="group", order_by="SupportGroupMember.id", cascade="all, delete-orphan")
+
+
+class SupportGroupMember(Base):
+    """A user in a support group, with their skills and where they get e-mail notices."""
+    __tablename__ = "support_group_members"
+    __table_args__ = (UniqueConstraint("group_id", "user_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("support_groups.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    skills: Mapped[str] = mapped_column(Text, default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
+
+    group: Mapped[SupportGroup] = relationship(back_populates="members")
+    user: Mapped[User] = relationship()
+
+
+class SlaRule(Base):
+    """The SLA of one system at one severity (1 highest .. 4): how often progress
+    must be entered (None: no progress rule), how long the first level may keep
+    the ticket (None: ``[escalation] first_level_hours``) and the preset group."""
+    __tablename__ = "sla_rules"
+    __table_args__ = (UniqueConstraint("system", "severity"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    system: Mapped[str] = mapped_column(String(64))          # "*": any system not listed
+    severity: Mapped[int] = mapped_column(Integer)
+    progress_minutes: Mapped[Optional[int]] = mapped_column(Integer)
+    first_level_minutes: Mapped[Optional[int]] = mapped_column(Integer)
+    group_id: Mapped[Optional[int]] = mapped_column(ForeignKey("support_groups.id"))
+
+
+class TicketAssignment(Base):
+    """One assignment of a ticket: who (user/group) handed it to whom, when, why,
+    and whether a rule did it (automatic) or a person (manual)."""
+    __tablename__ = "ticket_assignments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    from_user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    from_group_id: Mapped[Optional[int]] = mapped_column(ForeignKey("support_groups.id"))
+    to_group_id: Mapped[Optional[int]] = mapped_column(ForeignKey("support_groups.id"))
+    to_user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    automatic: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ScheduledJob(Base):
+    """A persisted timer: ``kind`` for ``ticket_id`` is due at ``due_at``.  The
+    runner claims due pending jobs (status -> done) in the same transaction as
+    their effect, so a job fires once, also across restarts."""
+    __tablename__ = "scheduled_jobs"
+    __table_args__ = (Index("ix_scheduled_jobs_status_due", "status", "due_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))             # first_level|progress
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    due_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|done|cancelled
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    fired_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    result: Mapped[str] = mapped_column(String(64), default="")
 
 
 # --- Tables for later capabilities (schema only; features come in later issues) ---

@@ -23,7 +23,8 @@ from werkzeug.security import generate_password_hash
 
 from cti import sensitivity
 from cti.clock import utc_now
-from db.models import Customer, Queue, QueueMember, ServiceArea, Site, User
+from db.models import (Customer, Queue, QueueMember, ServiceArea, Site, SlaRule, SupportGroup,
+                       SupportGroupMember, User)
 
 SITES = [("SEL", "Seoul HQ"), ("BSN", "Busan centre")]
 
@@ -107,6 +108,7 @@ def seed(session_factory: sessionmaker, data_dir: str | os.PathLike,
         for data in CUSTOMERS:
             if s.scalar(select(Customer.id).where(Customer.pin == data["pin"])) is None:
                 s.add(Customer(area_id=area.id, **data))
+        created.update(_support_groups(s, sites))
     if counts["added"] or counts["versioned"]:
         echo(f"  sensitivity codes: {counts['added']} added, {counts['versioned']} new versions")
     if created:
@@ -139,6 +141,69 @@ def _queues(s, sites: dict[str, Site]) -> dict[str, Queue]:
         out[name] = queue
     s.flush()
     return out
+
+
+# --- Lifecycle and escalation (issue 5, docs/escalation.md) ---
+
+SUPPORT_GROUPS = [
+    # code, name (ko), name (en), kind, skills
+    ("operations", "운영팀", "Operations", "operations", "servers, batch jobs, backups, mainframe operation"),
+    ("techsupport", "기술지원팀", "Technical support", "technical", "PC, office software, business applications"),
+    ("network", "네트워크 전문그룹", "Network specialists", "specialist", "LAN, WAN, VPN, firewall"),
+    ("database", "데이터베이스 전문그룹", "Database specialists", "specialist", "Oracle, PostgreSQL, SAP basis"),
+]
+
+# 2nd-level engineers: username, display name, site, {group: skills}.  They log in to
+# the desktop like agents but are in no queue (no calls).  agent2 also helps technical support.
+GROUP_STAFF = [
+    ("ops1", "Han Seojun", "SEL", {"operations": "batch, backup"}),
+    ("tech1", "Oh Jisoo", "SEL", {"techsupport": "PC, Office", "network": "LAN"}),
+    ("dba1", "Song Yerin", "BSN", {"database": "Oracle, SAP basis"}),
+    ("agent2", None, None, {"techsupport": "LAN, PC"}),
+]
+
+# system -> preset group; each system gets severities 1..4, 1 and 2 with a 30-minute
+# progress rule.  First-level limits come from [escalation] first_level_hours.
+SLA_SYSTEMS = [("*", "operations"), ("erp", "database"), ("mail", "operations"), ("network", "network"),
+               ("pc", "techsupport")]
+PROGRESS_MINUTES = {1: 30, 2: 30, 3: None, 4: None}
+
+
+def _support_groups(s, sites: dict[str, Site]) -> dict[str, str]:
+    """Support groups, their members (users created when missing) and the SLA table.
+    Returns the passwords of users created now."""
+    created: dict[str, str] = {}
+    groups = {}
+    for code, name, name_en, kind, skills in SUPPORT_GROUPS:
+        group = s.scalar(select(SupportGroup).where(SupportGroup.code == code))
+        if group is None:
+            group = SupportGroup(code=code, name=name, name_en=name_en, kind=kind, skills=skills)
+            s.add(group)
+        groups[code] = group
+    s.flush()
+    for username, display, site, memberships in GROUP_STAFF:
+        user = s.scalar(select(User).where(User.username == username))
+        if user is None:
+            if display is None:
+                continue  # an existing account only joins groups
+            password = secrets.token_urlsafe(9)
+            user = User(username=username, display_name=display, role="agent", extension="", phone="",
+                        password_hash=generate_password_hash(password), site_id=sites[site].id)
+            s.add(user)
+            s.flush()
+            created[username] = password
+        for code, skills in memberships.items():
+            group = groups[code]
+            if s.scalar(select(SupportGroupMember.id).where(SupportGroupMember.group_id == group.id,
+                                                           SupportGroupMember.user_id == user.id)) is None:
+                s.add(SupportGroupMember(group_id=group.id, user_id=user.id, skills=skills,
+                                         email=f"{username}@example.com"))
+    for system, code in SLA_SYSTEMS:
+        for severity, progress in PROGRESS_MINUTES.items():
+            if s.scalar(select(SlaRule.id).where(SlaRule.system == system, SlaRule.severity == severity)) is None:
+                s.add(SlaRule(system=system, severity=severity, progress_minutes=progress,
+                              group_id=groups[code].id))
+    return created
 
 
 def _remember(data_dir: Path, created: dict[str, str]) -> None:

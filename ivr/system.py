@@ -11,7 +11,10 @@ from typing import Callable, Optional
 
 from cti.acd_service import AcdService
 from cti.callbacks import CallbackService
+from cti.escalation_runner import TimerRunner
+from cti.escalation_service import EscalationService
 from cti.events import EventBus
+from cti.mailer import SmtpMailer
 from cti.supervision import SupervisorService
 from cti.sensitivity import SensitivityService
 from cti.services import CallCenter
@@ -59,6 +62,8 @@ class System:
         self.acd: Optional[AcdService] = None
         self.callbacks: Optional[CallbackService] = None
         self.supervision: Optional[SupervisorService] = None
+        self.escalation: Optional[EscalationService] = None
+        self.timers: Optional[TimerRunner] = None     # escalation timers (docs/escalation.md)
         self.speech = None
         self.speech_workers = None
         self._warm_up: Optional[threading.Thread] = None
@@ -83,6 +88,17 @@ class System:
         self.callbacks.reset_dialing()
         self.supervision = SupervisorService(self.sessions, self.bus, self.call_center)
         self.sensitivity = SensitivityService(self.sessions, self.bus)
+        self.escalation = EscalationService(self.sessions, self.bus, self.config,
+                                            mailer=SmtpMailer.from_config(self.config["mail"]))
+
+    def start_timers(self) -> None:
+        """The persisted escalation timers (first-level rule, progress checks): one
+        thread polling the schedule; timers due while the system was down fire now."""
+        section = self.config["escalation"]
+        if not section["enabled"]:
+            return
+        self.timers = TimerRunner(self.escalation, poll_seconds=float(section["poll_seconds"]))
+        self.timers.start()
 
     def start_asterisk(self) -> tuple[str, str, str]:
         cfg = self.config["asterisk"]
@@ -110,7 +126,8 @@ class System:
         web = self.config["web"]
         self.web_app = create_app(self.config, self.call_center, self.sessions, self.bus,
                                   sensitivity_service=self.sensitivity, acd_service=self.acd,
-                                  callback_service=self.callbacks, supervisor_service=self.supervision)
+                                  callback_service=self.callbacks, supervisor_service=self.supervision,
+                                  escalation_service=self.escalation)
         self.web = WebServer(self.web_app, web["host"], int(web["port"]))
         self.web.start()
         return self.web.url
@@ -180,6 +197,7 @@ class System:
     def start(self, wait_for_ari: float = 30.0) -> "System":
         try:
             self.start_database()
+            self.start_timers()
             url, user, password = self.start_asterisk()
             self.start_speech()
             self.start_web()
@@ -197,6 +215,7 @@ class System:
                              ("web server", self._stop_web),
                              ("Asterisk", lambda: self.asterisk and self.asterisk.stop()),
                              ("speech workers", lambda: self.speech_workers and self.speech_workers.stop()),
+                             ("escalation timers", self._stop_timers),
                              ("database", lambda: self.engine and self.engine.dispose())):
             try:
                 action()
@@ -206,6 +225,13 @@ class System:
             self._warm_up.join()
             self._warm_up = None
         self.ari_app = self.web = self.asterisk = self.speech_workers = None
+
+    def _stop_timers(self) -> None:
+        if self.timers is not None:
+            self.timers.stop()   # joins the thread
+            self.timers = None
+        if self.escalation is not None:
+            self.escalation.close()
 
     def _stop_web(self) -> None:
         if self.web is not None:

@@ -74,7 +74,9 @@ def test_wallboard_json_shape(stack):
             "total", "queues", "agents"} <= set(data)
     assert data["timezone"] == "Asia/Seoul" and data["refresh_seconds"] == 1.0
     assert data["states"] == ["logged_out", "ready", "not_ready", "ringing", "talking", "wrap_up"]
-    assert set(data["total"]) == FIGURE_KEYS
+    # the floor total also counts tickets whose progress is overdue (docs/escalation.md)
+    assert set(data["total"]) == FIGURE_KEYS | {"overdue_tickets"}
+    assert data["total"]["overdue_tickets"] == 0
     assert [q["name"] for q in data["queues"]] == ["helpdesk", "pc", "lan", "apps", "office"]
     for q in data["queues"]:
         assert set(q) == FIGURE_KEYS | {"name", "title", "title_en", "site"}

@@ -91,6 +91,7 @@
     fill(document.getElementById('talk-total'), d.total);
     fill(document.getElementById('queues-total'), d.total);
     document.querySelector('[data-tile="waiting_now"]').classList.toggle('alert-on', d.total.waiting_now > 0);
+    document.querySelector('[data-tile="overdue_tickets"]').classList.toggle('alert-on', d.total.overdue_tickets > 0);
     tbody.replaceChildren.apply(tbody, d.queues.map(queueRow));
     d.states.forEach(function (state) {
       var el = document.querySelector('[data-state-count="' + state + '"]');
