@@ -89,6 +89,7 @@ ROLE_LABELS = {
     "supervisor": _l("Supervisor"),
     "admin": _l("Administrator"),
     "trainee": _l("Trainee"),
+    "approver": _l("Approver"),
 }
 
 # Customer sensitivity (docs/sensitivity.md).
