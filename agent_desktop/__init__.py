@@ -27,6 +27,7 @@ from cti.acd_service import AcdService
 from cti.callbacks import CallbackService
 from cti.events import EventBus
 from cti.floor_service import FloorService
+from cti.intake.service import IntakeService
 from cti.sensitivity import SensitivityService
 from cti.services import CallCenter
 from cti.supervision import SupervisorService
@@ -40,13 +41,15 @@ def create_app(config: dict[str, Any], call_center: CallCenter, session_factory:
                bus: EventBus, sensitivity_service: SensitivityService | None = None,
                floor_service: FloorService | None = None, acd_service: AcdService | None = None,
                callback_service: CallbackService | None = None,
-               supervisor_service: SupervisorService | None = None) -> Flask:
+               supervisor_service: SupervisorService | None = None,
+               intake_service: IntakeService | None = None) -> Flask:
     """Build the desktop app from the merged configuration (``cti.config.load()``).
     ``sensitivity_service`` defaults to one on the same sessions and bus,
     ``floor_service`` (wallboard figures) to one on the same sessions.
     The floor services are optional: without ``acd_service`` there is no queue
     log-in, without ``callback_service`` no abandoned-call list, without
-    ``supervisor_service`` no live-call control (their routes answer 503)."""
+    ``supervisor_service`` no live-call control (their routes answer 503), without
+    ``intake_service`` no customer portal or approvals (docs/intake.md; 503)."""
     web = config["web"]
     app = Flask(__name__)
     app.config.update(

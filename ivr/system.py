@@ -12,6 +12,8 @@ from typing import Callable, Optional
 from cti.acd_service import AcdService
 from cti.callbacks import CallbackService
 from cti.events import EventBus
+from cti.intake.attachments import AttachmentStore
+from cti.intake.service import IntakeService
 from cti.supervision import SupervisorService
 from cti.sensitivity import SensitivityService
 from cti.services import CallCenter
@@ -59,6 +61,8 @@ class System:
         self.acd: Optional[AcdService] = None
         self.callbacks: Optional[CallbackService] = None
         self.supervision: Optional[SupervisorService] = None
+        self.intake: Optional[IntakeService] = None
+        self.mail_listener = None
         self.speech = None
         self._warm_up: Optional[threading.Thread] = None
         self.asterisk = None
@@ -82,6 +86,27 @@ class System:
         self.callbacks.reset_dialing()
         self.supervision = SupervisorService(self.sessions, self.bus, self.call_center)
         self.sensitivity = SensitivityService(self.sessions, self.bus)
+        mail = self.config["mail_intake"]
+        self.intake = IntakeService(self.sessions, self.bus, AttachmentStore(mail["attachments_dir"]),
+                                    queue_name=self.config["acd"]["queue"], max_bytes=int(mail["max_bytes"]))
+
+    def start_mail_intake(self) -> None:
+        """The SMTP listener (docs/intake.md).  A port that cannot be bound does not
+        stop the centre: the phone line matters more; the error is shown and logged."""
+        mail = self.config["mail_intake"]
+        if not mail["enabled"]:
+            return
+        from cti.intake.smtp import SmtpListener
+
+        listener = SmtpListener(self.intake, mail["host"], int(mail["port"]), mail["address"])
+        try:
+            listener.start()
+        except Exception as exc:  # noqa: BLE001 - see above
+            log.error("SMTP intake on %s:%s could not start: %s", mail["host"], mail["port"], exc)
+            self._echo(f"e-mail intake NOT running: {mail['host']}:{mail['port']} could not be bound ({exc})")
+            return
+        self.mail_listener = listener
+        self._echo(f"e-mail intake for {mail['address']} on smtp://{listener.host}:{listener.port}")
 
     def start_asterisk(self) -> tuple[str, str, str]:
         cfg = self.config["asterisk"]
@@ -109,7 +134,8 @@ class System:
         web = self.config["web"]
         self.web_app = create_app(self.config, self.call_center, self.sessions, self.bus,
                                   sensitivity_service=self.sensitivity, acd_service=self.acd,
-                                  callback_service=self.callbacks, supervisor_service=self.supervision)
+                                  callback_service=self.callbacks, supervisor_service=self.supervision,
+                                  intake_service=self.intake)
         self.web = WebServer(self.web_app, web["host"], int(web["port"]))
         self.web.start()
         return self.web.url
@@ -157,6 +183,7 @@ class System:
             url, user, password = self.start_asterisk()
             self.start_speech()
             self.start_web()
+            self.start_mail_intake()
             self.start_ari(url, user, password)
             if wait_for_ari and not self.ari_app.wait_connected(wait_for_ari):
                 self._echo(f"Asterisk ARI at {url} is not reachable yet; still trying in the background")
@@ -168,7 +195,9 @@ class System:
     def stop(self) -> None:
         """Stop in reverse order; every part is stopped even if another fails."""
         for name, action in (("ARI application", lambda: self.ari_app and self.ari_app.stop()),
+                             ("SMTP intake", lambda: self.mail_listener and self.mail_listener.stop()),
                              ("web server", self._stop_web),
+                             ("intake", lambda: self.intake and self.intake.close()),
                              ("Asterisk", lambda: self.asterisk and self.asterisk.stop()),
                              ("database", lambda: self.engine and self.engine.dispose())):
             try:
@@ -178,7 +207,7 @@ class System:
         if self._warm_up is not None:
             self._warm_up.join()
             self._warm_up = None
-        self.ari_app = self.web = self.asterisk = None
+        self.ari_app = self.web = self.asterisk = self.mail_listener = None
 
     def _stop_web(self) -> None:
         if self.web is not None:

@@ -2,6 +2,7 @@
 customer matching, size limits and pops, on a seeded SQLite database."""
 from __future__ import annotations
 
+from email import policy
 from email.message import EmailMessage
 
 import pytest
@@ -67,7 +68,7 @@ def make_mail(sender="Hong <GilDong.Hong@example.com>", subject="Printer is brok
     for name, ctype, data in attachments:
         maintype, subtype = ctype.split("/")
         msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
-    return msg.as_bytes()
+    return msg.as_bytes(policy=policy.SMTP)   # CRLF line ends, as on the wire
 
 
 def test_parse_reads_sender_subject_body_and_attachments():
