@@ -19,8 +19,8 @@ from flask_socketio import SocketIO
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import sessionmaker
 
-from agent_desktop import (auth, consultations, desktop, errors, filters, floor, i18n, security, sensitivity,
-                           sockets, supervisor, tickets, users, wallboard, wallboard_feed)
+from agent_desktop import (approvals, auth, consultations, desktop, errors, filters, floor, i18n, portal, security,
+                           sensitivity, sockets, supervisor, tickets, users, wallboard, wallboard_feed)
 from agent_desktop.context import EXTENSION_KEY, DesktopContext
 from agent_desktop.notifier import DesktopNotifier
 from cti.acd_service import AcdService
@@ -100,6 +100,9 @@ def create_app(config: dict[str, Any], call_center: CallCenter, session_factory:
     app.register_blueprint(floor.bp)
     app.register_blueprint(sensitivity.bp)
     app.register_blueprint(consultations.bp)
+    # Customer portal (no login) and one-stop approvals (docs/intake.md).
+    portal.init_app(app, intake_service, config)
+    app.register_blueprint(approvals.bp)
     # Wallboard and dashboard (docs/wallboard.md): pages, JSON and the live feed.
     wallboard_feed.init_app(app, socketio, bus, floor_service or FloorService(session_factory, config))
     app.register_blueprint(wallboard.bp)
