@@ -19,8 +19,8 @@ from flask_socketio import SocketIO
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import sessionmaker
 
-from agent_desktop import (auth, consultations, desktop, errors, escalation, filters, floor, i18n, security,
-                           sensitivity, sockets, supervisor, tickets, users, wallboard, wallboard_feed)
+from agent_desktop import (approvals, auth, consultations, desktop, errors, escalation, filters, floor, i18n,
+                           portal, security, sensitivity, sockets, supervisor, tickets, users, wallboard, wallboard_feed)
 from agent_desktop.context import EXTENSION_KEY, DesktopContext
 from agent_desktop.notifier import DesktopNotifier
 from cti.acd_service import AcdService
@@ -28,6 +28,7 @@ from cti.callbacks import CallbackService
 from cti.escalation_service import EscalationService
 from cti.events import EventBus
 from cti.floor_service import FloorService
+from cti.intake.service import IntakeService
 from cti.sensitivity import SensitivityService
 from cti.services import CallCenter
 from cti.supervision import SupervisorService
@@ -42,13 +43,15 @@ def create_app(config: dict[str, Any], call_center: CallCenter, session_factory:
                floor_service: FloorService | None = None, acd_service: AcdService | None = None,
                callback_service: CallbackService | None = None,
                supervisor_service: SupervisorService | None = None,
-               escalation_service: EscalationService | None = None) -> Flask:
+               escalation_service: EscalationService | None = None,
+               intake_service: IntakeService | None = None) -> Flask:
     """Build the desktop app from the merged configuration (``cti.config.load()``).
     ``sensitivity_service`` defaults to one on the same sessions and bus,
     ``floor_service`` (wallboard figures) to one on the same sessions.
     The floor services are optional: without ``acd_service`` there is no queue
     log-in, without ``callback_service`` no abandoned-call list, without
-    ``supervisor_service`` no live-call control (their routes answer 503).
+    ``supervisor_service`` no live-call control (their routes answer 503), without
+    ``intake_service`` no customer portal or approvals (docs/intake.md; 503).
     ``escalation_service`` (docs/escalation.md) defaults to one the app builds
     on the same sessions and bus (and closes in ``close_app``)."""
     web = config["web"]
@@ -101,6 +104,9 @@ def create_app(config: dict[str, Any], call_center: CallCenter, session_factory:
     app.register_blueprint(floor.bp)
     app.register_blueprint(sensitivity.bp)
     app.register_blueprint(consultations.bp)
+    # Customer portal (no login) and one-stop approvals (docs/intake.md).
+    portal.init_app(app, intake_service, config)
+    app.register_blueprint(approvals.bp)
     # Wallboard and dashboard (docs/wallboard.md): pages, JSON and the live feed.
     wallboard_feed.init_app(app, socketio, bus, floor_service or FloorService(session_factory, config))
     app.register_blueprint(wallboard.bp)

@@ -37,11 +37,18 @@ HISTORY_LABELS = {
     "call_ended": _l("Call ended"),
     "note": _l("Note"),
     "resolved": _l("Resolved"),
+    # Intake channels (docs/intake.md).
+    "message_received": _l("E-mail received"),
+    "popped": _l("Shown to agent"),
 }
 
 POP_TYPE_LABELS = {
     "call": _l("Inbound call"),
     "callback": _l("Callback"),
+    # New tickets from the intake channels (docs/intake.md).
+    "email": _l("E-mail"),
+    "web": _l("Web form"),
+    "onestop": _l("One-stop request"),
 }
 
 # The floor (docs/agent-desktop.md#the-floor): live calls, callbacks, monitoring.
@@ -89,6 +96,7 @@ ROLE_LABELS = {
     "supervisor": _l("Supervisor"),
     "admin": _l("Administrator"),
     "trainee": _l("Trainee"),
+    "approver": _l("Approver"),
 }
 
 # Customer sensitivity (docs/sensitivity.md).

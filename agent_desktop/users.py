@@ -1,6 +1,6 @@
 """Who is logged in: read-only lookups of ``db.models.User`` for Flask-Login.
 
-Roles: agent, supervisor, admin, trainee.  What a role may do beyond that is a
+Roles: agent, supervisor, admin, trainee, approver (one-stop requests).  What a role may do beyond that is a
 permission (``DesktopUser.can``): ``view_sensitivity`` (agent, supervisor,
 admin) and ``edit_sensitivity_codes`` (admin).
 
@@ -20,7 +20,9 @@ from agent_desktop.context import services
 from cti import sensitivity
 from db.models import User
 
-ROLES = ("agent", "supervisor", "admin", "trainee")
+ROLES = ("agent", "supervisor", "admin", "trainee", "approver")
+# Who decides one-stop requests on their approval line (docs/intake.md).
+APPROVER_ROLES = ("approver", "supervisor", "admin")
 SUPERVISOR_ROLES = ("supervisor", "admin")
 # Who works the floor: sees the abandoned-call list and may call back (not trainees).
 FLOOR_ROLES = ("agent", "supervisor", "admin")

@@ -114,6 +114,21 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "password": "",
         "timeout": 10.0,
     },
+    "mail_intake": {
+        # The SMTP listener for the centre's address (docs/intake.md): each message
+        # becomes a ticket (channel email) or threads onto the one it answers.
+        "enabled": True,
+        "host": "127.0.0.1",          # loopback: put a real MTA in front to receive from outside
+        "port": 2525,                 # 0: any free port
+        "address": "helpdesk@happycall.local",
+        "max_bytes": 10 * 1024 * 1024,
+        "attachments_dir": "",        # default <data.dir>/attachments
+    },
+    "portal": {
+        # The customer portal (/portal): web form and one-stop requests, no login.
+        "enabled": True,
+        "max_posts_per_10min": 10,    # per client address; more are refused (429)
+    },
     "web": {
         "host": "127.0.0.1",
         "port": 5000,
@@ -205,6 +220,10 @@ def _resolve_paths(config: dict) -> None:
         config["database"]["url"] = f"sqlite:///{data_dir / 'happycall.sqlite3'}"
     if not config["asterisk"]["root"]:
         config["asterisk"]["root"] = str(data_dir / "asterisk-root")
+    if not config["mail_intake"]["attachments_dir"]:
+        config["mail_intake"]["attachments_dir"] = str(data_dir / "attachments")
+    if int(config["mail_intake"]["max_bytes"]) <= 0:
+        raise ConfigError("mail_intake.max_bytes must be positive")
     if not config["ivr"]["prompts_dir"]:
         config["ivr"]["prompts_dir"] = str(data_dir / "prompts")
     if config["asterisk"]["mode"] not in ("managed", "external"):

@@ -449,3 +449,96 @@ class Campaign(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     starts_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
     ends_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+
+
+# --- Intake channels (issue 5): e-mail messages and attachments, one-stop requests ---
+
+class TicketMessage(Base):
+    """One e-mail kept with its ticket (inbound from the customer, outbound from the
+    centre).  ``message_id`` / ``in_reply_to`` / ``references`` thread replies onto
+    the ticket; ``sender_known`` is false when the sender matched no customer (the
+    ticket is then flagged for an agent to identify them)."""
+    __tablename__ = "ticket_messages"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    direction: Mapped[str] = mapped_column(String(8), default="inbound")  # inbound|outbound
+    message_id: Mapped[str] = mapped_column(String(998), default="", index=True)
+    in_reply_to: Mapped[str] = mapped_column(String(998), default="")
+    references: Mapped[str] = mapped_column(Text, default="")
+    from_address: Mapped[str] = mapped_column(String(254), default="")
+    from_name: Mapped[str] = mapped_column(String(200), default="")
+    to_address: Mapped[str] = mapped_column(String(254), default="")
+    subject: Mapped[str] = mapped_column(String(998), default="")
+    body_text: Mapped[str] = mapped_column(Text, default="")
+    size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    sender_known: Mapped[bool] = mapped_column(Boolean, default=True)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    attachments: Mapped[list["TicketAttachment"]] = relationship(
+        back_populates="message", order_by="TicketAttachment.id")
+
+
+class TicketAttachment(Base):
+    """A file that came with a message, stored on disk under the configured folder
+    as ``stored_name`` (generated, never the sender's name)."""
+    __tablename__ = "ticket_attachments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("ticket_messages.id"), index=True)
+    original_name: Mapped[str] = mapped_column(String(255), default="")
+    stored_name: Mapped[str] = mapped_column(String(64), unique=True)
+    content_type: Mapped[str] = mapped_column(String(255), default="application/octet-stream")
+    size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    message: Mapped[TicketMessage] = relationship(back_populates="attachments")
+
+
+class ApprovalLineStep(Base):
+    """The approval line of a one-stop request kind: approvers in ``step`` order."""
+    __tablename__ = "approval_line_steps"
+    __table_args__ = (UniqueConstraint("kind", "step"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))          # pc|app_improvement
+    step: Mapped[int] = mapped_column(Integer)
+    approver_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+
+class OneStopRequest(Base):
+    """A one-stop request (PC request, application improvement request) from the
+    customer portal.  It becomes a ticket (channel onestop) only when the last
+    approver of its line approves; ``status`` pending|approved|rejected."""
+    __tablename__ = "onestop_requests"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    customer_id: Mapped[Optional[int]] = mapped_column(ForeignKey("customers.id"))
+    requester_name: Mapped[str] = mapped_column(String(200), default="")
+    requester_id: Mapped[str] = mapped_column(String(254), default="")   # employee number or e-mail as typed
+    phone: Mapped[str] = mapped_column(String(64), default="")
+    subject: Mapped[str] = mapped_column(String(200), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    language: Mapped[str] = mapped_column(String(8), default="ko")
+    ticket_id: Mapped[Optional[int]] = mapped_column(ForeignKey("tickets.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    decided_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+
+    approvals: Mapped[list["OneStopApproval"]] = relationship(
+        back_populates="request", order_by="OneStopApproval.step", cascade="all, delete-orphan")
+
+
+class OneStopApproval(Base):
+    """One step of a request's approval line, copied from the line when the
+    request is made (a later change of the line does not move running requests).
+    ``decision`` pending|approved|rejected|skipped (after an earlier rejection)."""
+    __tablename__ = "onestop_approvals"
+    __table_args__ = (UniqueConstraint("request_id", "step"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("onestop_requests.id"), index=True)
+    step: Mapped[int] = mapped_column(Integer)
+    approver_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    decision: Mapped[str] = mapped_column(String(16), default="pending")
+    comment: Mapped[str] = mapped_column(Text, default="")
+    decided_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+
+    request: Mapped[OneStopRequest] = relationship(back_populates="approvals")

@@ -23,7 +23,7 @@ from werkzeug.security import generate_password_hash
 
 from cti import sensitivity
 from cti.clock import utc_now
-from db.models import (Customer, Queue, QueueMember, ServiceArea, Site, SlaRule, SupportGroup,
+from db.models import (ApprovalLineStep, Customer, Queue, QueueMember, ServiceArea, Site, SlaRule, SupportGroup,
                        SupportGroupMember, User)
 
 SITES = [("SEL", "Seoul HQ"), ("BSN", "Busan centre")]
@@ -45,7 +45,15 @@ STAFF = [
     ("admin", "Administrator", "admin", "", "SEL", {}),
     # Learns on the desktop; not in a queue; does not see sensitivity codes.
     ("trainee1", "Yoon Haneul", "trainee", "", "SEL", {}),
+    # Approves one-stop requests (PC, application improvement) in the desktop (docs/intake.md).
+    ("approver1", "Han Sora", "approver", "", "SEL", {}),
 ]
+
+# One-stop request kinds and their approval lines: approvers in order (docs/intake.md).
+APPROVAL_LINES = {
+    "pc": ["approver1"],
+    "app_improvement": ["approver1", "super"],
+}
 
 CUSTOMERS = [
     dict(pin="100100", name="홍길동 (Hong Gildong)", department="Finance", phone="02-555-0101",
@@ -109,6 +117,8 @@ def seed(session_factory: sessionmaker, data_dir: str | os.PathLike,
             if s.scalar(select(Customer.id).where(Customer.pin == data["pin"])) is None:
                 s.add(Customer(area_id=area.id, **data))
         created.update(_support_groups(s, sites))
+        s.flush()
+        _approval_lines(s)
     if counts["added"] or counts["versioned"]:
         echo(f"  sensitivity codes: {counts['added']} added, {counts['versioned']} new versions")
     if created:
@@ -204,6 +214,14 @@ def _support_groups(s, sites: dict[str, Site]) -> dict[str, str]:
                 s.add(SlaRule(system=system, severity=severity, progress_minutes=progress,
                               group_id=groups[code].id))
     return created
+def _approval_lines(s) -> None:
+    """The one-stop approval lines, for kinds that have none yet (an edited line is kept)."""
+    for kind, approvers in APPROVAL_LINES.items():
+        if s.scalar(select(ApprovalLineStep.id).where(ApprovalLineStep.kind == kind)) is not None:
+            continue
+        for step, username in enumerate(approvers):
+            user_id = s.scalar(select(User.id).where(User.username == username))
+            s.add(ApprovalLineStep(kind=kind, step=step, approver_id=user_id))
 
 
 def _remember(data_dir: Path, created: dict[str, str]) -> None:

@@ -15,6 +15,8 @@ from cti.escalation_runner import TimerRunner
 from cti.escalation_service import EscalationService
 from cti.events import EventBus
 from cti.mailer import SmtpMailer
+from cti.intake.attachments import AttachmentStore
+from cti.intake.service import IntakeService
 from cti.supervision import SupervisorService
 from cti.sensitivity import SensitivityService
 from cti.services import CallCenter
@@ -64,6 +66,8 @@ class System:
         self.supervision: Optional[SupervisorService] = None
         self.escalation: Optional[EscalationService] = None
         self.timers: Optional[TimerRunner] = None     # escalation timers (docs/escalation.md)
+        self.intake: Optional[IntakeService] = None
+        self.mail_listener = None
         self.speech = None
         self.speech_workers = None
         self._warm_up: Optional[threading.Thread] = None
@@ -90,6 +94,9 @@ class System:
         self.sensitivity = SensitivityService(self.sessions, self.bus)
         self.escalation = EscalationService(self.sessions, self.bus, self.config,
                                             mailer=SmtpMailer.from_config(self.config["mail"]))
+        mail = self.config["mail_intake"]
+        self.intake = IntakeService(self.sessions, self.bus, AttachmentStore(mail["attachments_dir"]),
+                                    queue_name=self.config["acd"]["queue"], max_bytes=int(mail["max_bytes"]))
 
     def start_timers(self) -> None:
         """The persisted escalation timers (first-level rule, progress checks): one
@@ -99,6 +106,24 @@ class System:
             return
         self.timers = TimerRunner(self.escalation, poll_seconds=float(section["poll_seconds"]))
         self.timers.start()
+
+    def start_mail_intake(self) -> None:
+        """The SMTP listener (docs/intake.md).  A port that cannot be bound does not
+        stop the centre: the phone line matters more; the error is shown and logged."""
+        mail = self.config["mail_intake"]
+        if not mail["enabled"]:
+            return
+        from cti.intake.smtp import SmtpListener
+
+        listener = SmtpListener(self.intake, mail["host"], int(mail["port"]), mail["address"])
+        try:
+            listener.start()
+        except Exception as exc:  # noqa: BLE001 - see above
+            log.error("SMTP intake on %s:%s could not start: %s", mail["host"], mail["port"], exc)
+            self._echo(f"e-mail intake NOT running: {mail['host']}:{mail['port']} could not be bound ({exc})")
+            return
+        self.mail_listener = listener
+        self._echo(f"e-mail intake for {mail['address']} on smtp://{listener.host}:{listener.port}")
 
     def start_asterisk(self) -> tuple[str, str, str]:
         cfg = self.config["asterisk"]
@@ -127,7 +152,7 @@ class System:
         self.web_app = create_app(self.config, self.call_center, self.sessions, self.bus,
                                   sensitivity_service=self.sensitivity, acd_service=self.acd,
                                   callback_service=self.callbacks, supervisor_service=self.supervision,
-                                  escalation_service=self.escalation)
+                                  escalation_service=self.escalation, intake_service=self.intake)
         self.web = WebServer(self.web_app, web["host"], int(web["port"]))
         self.web.start()
         return self.web.url
@@ -201,6 +226,7 @@ class System:
             url, user, password = self.start_asterisk()
             self.start_speech()
             self.start_web()
+            self.start_mail_intake()
             self.start_ari(url, user, password)
             if wait_for_ari and not self.ari_app.wait_connected(wait_for_ari):
                 self._echo(f"Asterisk ARI at {url} is not reachable yet; still trying in the background")
@@ -212,7 +238,9 @@ class System:
     def stop(self) -> None:
         """Stop in reverse order; every part is stopped even if another fails."""
         for name, action in (("ARI application", lambda: self.ari_app and self.ari_app.stop()),
+                             ("SMTP intake", lambda: self.mail_listener and self.mail_listener.stop()),
                              ("web server", self._stop_web),
+                             ("intake", lambda: self.intake and self.intake.close()),
                              ("Asterisk", lambda: self.asterisk and self.asterisk.stop()),
                              ("speech workers", lambda: self.speech_workers and self.speech_workers.stop()),
                              ("escalation timers", self._stop_timers),
@@ -224,7 +252,7 @@ class System:
         if self._warm_up is not None:
             self._warm_up.join()
             self._warm_up = None
-        self.ari_app = self.web = self.asterisk = self.speech_workers = None
+        self.ari_app = self.web = self.asterisk = self.speech_workers = self.mail_listener = None
 
     def _stop_timers(self) -> None:
         if self.timers is not None:

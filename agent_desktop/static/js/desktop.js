@@ -194,6 +194,13 @@
       wrapper.dataset.ticketId = String(ticketId);
     }
     card.dataset.channelId = String(pop.channel_id || '');
+    /* Tickets from e-mail, the portal or one-stop requests pop like calls (docs/intake.md). */
+    card.dataset.channel = String(pop.channel || 'phone');
+    if (pop.subject) {
+      var subjectEl = card.querySelector('[data-field="subject"]');
+      HC.setText(subjectEl, pop.subject);
+      subjectEl.hidden = false;
+    }
     var previous = pops.querySelectorAll('.screenpop.latest');
     for (var i = 0; i < previous.length; i++) { previous[i].classList.remove('latest'); }
     card.classList.add('latest');
