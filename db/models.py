@@ -358,3 +358,12 @@ class Campaign(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     starts_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
     ends_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+
+
+# --- Analyzer (issue 5): indexes for the reports' date-range scans and lookups ---
+# Tickets of a period; the same customer's next ticket (first-call resolution);
+# the history events of a ticket by kind; calls of a period.
+Index("ix_tickets_created_at", Ticket.created_at)
+Index("ix_tickets_customer_created", Ticket.customer_id, Ticket.created_at)
+Index("ix_ticket_events_ticket_kind", TicketEvent.ticket_id, TicketEvent.kind)
+Index("ix_call_records_queued_at", CallRecord.queued_at)
