@@ -19,11 +19,12 @@ from flask_socketio import SocketIO
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import sessionmaker
 
-from agent_desktop import (auth, consultations, desktop, errors, filters, floor, i18n, security, sensitivity,
+from agent_desktop import (analyzer, auth, consultations, desktop, errors, filters, floor, i18n, security, sensitivity,
                            sockets, supervisor, tickets, users, wallboard, wallboard_feed)
 from agent_desktop.context import EXTENSION_KEY, DesktopContext
 from agent_desktop.notifier import DesktopNotifier
 from cti.acd_service import AcdService
+from cti.analyzer import Analyzer
 from cti.callbacks import CallbackService
 from cti.events import EventBus
 from cti.floor_service import FloorService
@@ -40,13 +41,16 @@ def create_app(config: dict[str, Any], call_center: CallCenter, session_factory:
                bus: EventBus, sensitivity_service: SensitivityService | None = None,
                floor_service: FloorService | None = None, acd_service: AcdService | None = None,
                callback_service: CallbackService | None = None,
-               supervisor_service: SupervisorService | None = None) -> Flask:
+               supervisor_service: SupervisorService | None = None,
+               analyzer_service: Analyzer | None = None) -> Flask:
     """Build the desktop app from the merged configuration (``cti.config.load()``).
     ``sensitivity_service`` defaults to one on the same sessions and bus,
     ``floor_service`` (wallboard figures) to one on the same sessions.
     The floor services are optional: without ``acd_service`` there is no queue
     log-in, without ``callback_service`` no abandoned-call list, without
-    ``supervisor_service`` no live-call control (their routes answer 503)."""
+    ``supervisor_service`` no live-call control (their routes answer 503).
+    ``analyzer_service`` (the reports) defaults to one on the same sessions in the
+    floor's time zone."""
     web = config["web"]
     app = Flask(__name__)
     app.config.update(
@@ -100,6 +104,8 @@ def create_app(config: dict[str, Any], call_center: CallCenter, session_factory:
     # Wallboard and dashboard (docs/wallboard.md): pages, JSON and the live feed.
     wallboard_feed.init_app(app, socketio, bus, floor_service or FloorService(session_factory, config))
     app.register_blueprint(wallboard.bp)
+    # The analyzer (docs/analyzer.md): reports, charts and CSV for supervisors.
+    analyzer.init_app(app, analyzer_service or Analyzer(session_factory, config["floor"]["timezone"]))
     sockets.register(socketio)
     errors.register(app)
     security.register(app)

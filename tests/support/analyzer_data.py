@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from db.models import CallRecord, Customer, Queue, Site, Survey, Ticket, TicketEvent, User
@@ -79,13 +80,12 @@ def load(sessions: sessionmaker) -> dict[str, int]:
         site_a, site_b = Site(code="A", name="Site A"), Site(code="B", name="Site B")
         s.add_all([site_a, site_b])
         s.flush()
-        queues = {"pc": Queue(name="pc", title="PC", service_level_seconds=20, site_id=site_a.id),
-                  "lan": Queue(name="lan", title="LAN", service_level_seconds=30, site_id=site_b.id)}
+        queues = {"pc": _queue(s, "pc", 20, site_a.id), "lan": _queue(s, "lan", 30, site_b.id)}
         users = {"a1": User(username="ana1", display_name="Agent One", password_hash="x", role="agent"),
                  "a2": User(username="ana2", display_name="Agent Two", password_hash="x", role="agent"),
                  "sup": User(username="anasup", display_name="Super", password_hash="x", role="supervisor")}
         customers = {f"c{i}": Customer(pin=f"9000{i}", name=f"Customer {i}") for i in range(1, 5)}
-        s.add_all([*queues.values(), *users.values(), *customers.values()])
+        s.add_all([*users.values(), *customers.values()])
         s.flush()
         tickets = {}
         for n, (name, (channel, queue, customer, agent, created, resolved, events)) in enumerate(TICKETS.items()):
@@ -107,3 +107,12 @@ def load(sessions: sessionmaker) -> dict[str, int]:
             s.add(Survey(ticket_id=tickets[ticket].id, state="answered" if rating else "sent", rating=rating))
         ids = {"site_a": site_a.id, "site_b": site_b.id, "pc": queues["pc"].id, "lan": queues["lan"].id}
     return ids
+
+
+def _queue(s, name: str, service_level_s: int, site_id: int) -> Queue:
+    """The queue of that name (the demo seed has "pc" and "lan" too), set up for the data set."""
+    queue = s.scalar(select(Queue).where(Queue.name == name)) or Queue(name=name, title=name.upper())
+    queue.service_level_seconds, queue.site_id = service_level_s, site_id
+    s.add(queue)
+    s.flush()
+    return queue
