@@ -26,10 +26,11 @@ Local time of day
     '1 second'``: the same numbers on both.
 
 Durations
-    Whole seconds between two timestamps: SQLite ``(julianday(b) -
-    julianday(a)) * 86400`` rounded, PostgreSQL ``extract(epoch from b - a)``
-    rounded.  Rounding to whole seconds keeps bucket edges exact on both (a
-    handling time of exactly one hour is in the "<= 1 h" bucket everywhere).
+    Whole seconds between two timestamps, rounded half away from zero, from
+    exact microseconds: SQLite ``strftime('%s', <date and time>) * 1e6 +
+    <microsecond digits>``, PostgreSQL ``extract(epoch from b - a)`` (numeric).
+    Whole seconds keep bucket edges exact on both (a handling time of exactly
+    one hour is in the "<= 1 h" bucket everywhere; a wait of 20.5 s is 21 s).
 """
 from __future__ import annotations
 
@@ -153,11 +154,13 @@ class Sql:
         self.dialect = dialect
 
     def seconds_between(self, earlier, later) -> ColumnElement:
-        """Whole seconds from ``earlier`` to ``later`` (float-typed for averages)."""
+        """Whole seconds from ``earlier`` to ``later``, rounded half away from zero
+        (float-typed for averages).  Both sides work in exact microseconds so an
+        edge case (a wait of exactly 20.5 s, or 20.4999 s) lands the same way."""
         if self.dialect == "sqlite":
-            raw = (func.julianday(later) - func.julianday(earlier)) * 86400.0
+            raw = (_sqlite_epoch_us(later) - _sqlite_epoch_us(earlier)) / 1000000.0
         else:
-            raw = func.extract("epoch", later - earlier)
+            raw = func.extract("epoch", later - earlier)       # numeric, exact to the microsecond
         return cast(func.round(raw), Float)
 
     def plus_days(self, column, days: int) -> ColumnElement:
@@ -174,6 +177,14 @@ class Sql:
             return cast(func.strftime("%H", column, cast(offset, String).concat(" seconds")), Integer)
         shifted = column + literal_column("INTERVAL '1 second'") * offset
         return cast(func.extract("hour", shifted), Integer)
+
+
+def _sqlite_epoch_us(column) -> ColumnElement:
+    # SQLAlchemy stores 'YYYY-MM-DD HH:MM:SS.ffffff'.  julianday() would keep only
+    # milliseconds, as a float; whole seconds from strftime('%s') plus the
+    # microsecond digits are exact integers.
+    seconds = cast(func.strftime("%s", func.substr(column, 1, 19)), Integer)
+    return seconds * 1000000 + cast(func.substr(column, 21, 6), Integer)
 
 
 def _offset_expression(column, spans: Sequence[Span]) -> ColumnElement:

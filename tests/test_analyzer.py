@@ -201,6 +201,25 @@ def test_hours_across_a_summer_time_change(loaded):
     assert {row["hour"]: row["total"] for row in r.rows if row["total"]} == {1: 2, 9: 1, 18: 1, 20: 1, 22: 1}
 
 
+@pytest.mark.parametrize("later,seconds", [
+    (dt.datetime(2026, 11, 2, 9, 0, 20, 500000), 21.0),       # exactly half: away from zero
+    (dt.datetime(2026, 11, 2, 9, 0, 20, 499999), 20.0),
+    (dt.datetime(2026, 11, 2, 9, 0, 20, 500500), 21.0),       # half a millisecond past the half
+    (dt.datetime(2026, 11, 3, 9, 0, 0, 1), 86400.0),
+    (dt.datetime(2026, 11, 2, 9, 0, 0), 0.0),
+])
+def test_seconds_between_rounds_the_same_on_both_databases(loaded, later, seconds):
+    from sqlalchemy import literal, select
+    from sqlalchemy.types import DateTime
+
+    from cti.analyzer import Sql
+    earlier = dt.datetime(2026, 11, 2, 9, 0, 0)
+    with loaded[0]._sessions() as s:
+        sql = Sql(s.get_bind().dialect.name)
+        value = s.execute(select(sql.seconds_between(literal(earlier, DateTime()), literal(later, DateTime())))).scalar()
+    assert value == seconds
+
+
 def test_every_report_runs_on_an_empty_period(analyzer):
     empty = analyzer.period(dt.date(2020, 1, 1), dt.date(2020, 1, 2))
     reports = analyzer.all_reports(empty)
