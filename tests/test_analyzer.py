@@ -97,9 +97,10 @@ def test_unknown_report_is_refused(analyzer, period):
 def test_migration_adds_the_report_indexes(analyzer):
     insp = inspect(analyzer._sessions.kw["bind"])
     tickets = {i["name"] for i in insp.get_indexes("tickets")}
-    assert {"ix_tickets_created_at", "ix_tickets_customer_created"} <= tickets
+    assert {"ix_tickets_report", "ix_tickets_customer_created"} <= tickets
     assert "ix_ticket_events_ticket_kind" in {i["name"] for i in insp.get_indexes("ticket_events")}
-    assert "ix_call_records_queued_at" in {i["name"] for i in insp.get_indexes("call_records")}
+    assert "ix_call_records_report" in {i["name"] for i in insp.get_indexes("call_records")}
+    assert "ix_surveys_ticket_rating" in {i["name"] for i in insp.get_indexes("surveys")}
 
 
 # ---- figures (worked out by hand from analyzer_data) ----------------------------------------------
@@ -176,7 +177,9 @@ def test_site_and_queue_filters(analyzer, period, ids):
         "resolved": 4, "first_contact": 2, "rate": 0.5}
     assert analyzer.report("intake_by_hour", period, site_a).summary["total"] == 5       # T1 T2 T5 T6 T9
     lan = Scope(queue_id=ids["lan"])
-    assert analyzer.report("handling_time", period, lan).summary["resolved"] == 2        # T3 T4
+    # T3 10800 s, T4 86400 s: median = rank ceil(.5*2)=1, 90th percentile = rank ceil(.9*2)=2
+    assert analyzer.report("handling_time", period, lan).summary == {
+        "resolved": 2, "avg_s": 48600.0, "max_s": 86400.0, "p50_s": 10800.0, "p90_s": 86400.0}
     assert [r["agent"] for r in analyzer.report("agents", period, lan).rows] == ["Agent Two"]
     assert analyzer.report("calls_by_queue", period, lan).summary == {"calls": 2, "answered": 1, "abandoned": 1}
     nothing = Scope(site_id=ids["site_a"], queue_id=ids["lan"])

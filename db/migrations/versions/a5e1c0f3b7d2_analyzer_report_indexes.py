@@ -1,5 +1,5 @@
-"""analyzer: indexes for the reports (tickets by creation time and by customer,
-ticket events by ticket and kind, calls by queue time)
+"""analyzer: indexes for the reports (covering indexes on tickets and calls by
+date, the same customer's next ticket, ticket events by kind, survey ratings)
 
 Revision ID: a5e1c0f3b7d2
 Revises: 3058e555778f
@@ -13,16 +13,21 @@ down_revision = '3058e555778f'
 branch_labels = None
 depends_on = None
 
+INDEXES = (
+    ('ix_tickets_report', 'tickets', ['created_at', 'queue_id', 'agent_id', 'channel', 'resolved_at', 'customer_id']),
+    ('ix_tickets_customer_created', 'tickets', ['customer_id', 'created_at']),
+    ('ix_ticket_events_ticket_kind', 'ticket_events', ['ticket_id', 'kind', 'user_id']),
+    ('ix_call_records_report', 'call_records',
+     ['queued_at', 'queue_id', 'agent_id', 'answered_at', 'ended_at', 'outcome']),
+    ('ix_surveys_ticket_rating', 'surveys', ['ticket_id', 'rating']),
+)
+
 
 def upgrade() -> None:
-    op.create_index('ix_tickets_created_at', 'tickets', ['created_at'])
-    op.create_index('ix_tickets_customer_created', 'tickets', ['customer_id', 'created_at'])
-    op.create_index('ix_ticket_events_ticket_kind', 'ticket_events', ['ticket_id', 'kind'])
-    op.create_index('ix_call_records_queued_at', 'call_records', ['queued_at'])
+    for name, table, columns in INDEXES:
+        op.create_index(name, table, columns)
 
 
 def downgrade() -> None:
-    op.drop_index('ix_call_records_queued_at', table_name='call_records')
-    op.drop_index('ix_ticket_events_ticket_kind', table_name='ticket_events')
-    op.drop_index('ix_tickets_customer_created', table_name='tickets')
-    op.drop_index('ix_tickets_created_at', table_name='tickets')
+    for name, table, _ in reversed(INDEXES):
+        op.drop_index(name, table_name=table)
