@@ -25,6 +25,7 @@ import argparse
 import datetime as dt
 import random
 import shlex
+import shutil
 import statistics
 import sys
 import tempfile
@@ -321,7 +322,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     t_start = time.perf_counter()
     load = {"start": sp.loadavg()}
     work = Path(tempfile.mkdtemp(prefix="happycall-bench-analyzer-"))
-    # The span ends at a local midnight a little before today: whole local days.
+    work.chmod(0o711)   # PostgreSQL runs as its own user (when we are root) in work/postgres
+    try:
+        return run(args, started, t_start, load, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, started: dt.datetime, t_start: float, load: dict[str, str], work: Path) -> int:
+    # The span ends at a fixed local midnight (same data every run): whole local days.
     end_day = dt.date(2026, 11, 1)
     end_utc = dt.datetime.combine(end_day, dt.time()) - dt.timedelta(hours=9)
     first_day = end_day - dt.timedelta(days=args.days)
@@ -343,7 +352,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not args.no_postgres:
         from support.pg_cluster import PgUnavailable, start_cluster
         try:
-            cluster = start_cluster(Path(tempfile.mkdtemp(prefix="happycall-bench-pg-")))
+            cluster = start_cluster(work / "postgres")
         except PgUnavailable as exc:
             pg_note = f"not measured: {exc}"
             say(f"PostgreSQL skipped: {exc}")

@@ -4,6 +4,7 @@ cluster can be started."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -26,9 +27,11 @@ def pg_url():
     try:
         cluster = start_cluster(base)
     except PgUnavailable as exc:
+        shutil.rmtree(base, ignore_errors=True)
         pytest.skip(f"PostgreSQL not available: {exc}")
     yield cluster.url
     cluster.stop()
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
