@@ -44,6 +44,10 @@
         : Math.max.apply(null, series.map(function (s) { return number(row[s.key]); }));
     });
     var top = niceMax(Math.max.apply(null, totals));
+    var counts = rows.every(function (row) {
+      return series.every(function (s) { return number(row[s.key]) % 1 === 0; });
+    });
+    if (counts && top < 4) { top = 4; }   /* whole-number ticks for small counts */
     var root = svg('svg', {viewBox: '0 0 ' + W + ' ' + H, 'class': 'chart-svg', role: 'img'});
     root.appendChild(svg('title', {}, report.title));
     var plotW = W - PAD_L - PAD_R, plotH = H - PAD_T - PAD_B;
