@@ -165,3 +165,12 @@ def test_report_csv_is_utf8_with_bom_and_crlf(stack):
     # Korean is the default language; the labels are translated in the CSV too.
     assert body == ("\ufeff평점,응답 수,비중\r\n5,2,0.5\r\n\r\n기간,2026-11-02 – 2026-11-03,Asia/Seoul\r\n"
                     "응답 수,2\r\n평균 평점,5.0\r\n")
+
+
+def test_demo_history_fills_the_reports_once(stack):
+    from db.seed import seed_history
+    assert seed_history(stack.sessions, days=3, per_day=10, echo=lambda *_: None) == 30
+    assert seed_history(stack.sessions, days=3, per_day=10, echo=lambda *_: None) == 0     # idempotent
+    page = logged_in(stack, "super").get("/analyzer/").get_data(as_text=True)   # default: the last 7 days
+    intake = {r["name"]: r for r in reports_json(page)}["intake_by_hour"]
+    assert {f["key"]: f["value"] for f in intake["summary"]}["total"] == 30
