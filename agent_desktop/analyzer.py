@@ -22,7 +22,7 @@ from sqlalchemy import select
 from agent_desktop import labels
 from agent_desktop.auth import roles_required
 from agent_desktop.context import services
-from cti.analyzer import HANDLING_BUCKETS, REPORTS, Analyzer, AnalyzerError, Period, Report, Scope
+from cti.analyzer import REPORTS, Analyzer, AnalyzerError, Period, Report, Scope
 from db.models import Queue, Site
 
 bp = Blueprint("analyzer", __name__, url_prefix="/analyzer")
@@ -249,15 +249,13 @@ def index():
         query = _read_query(options)
         period = _period(query)
     except FormError as exc:
-        today = _today(_analyzer())
         return render_template("analyzer/index.html", error=str(exc), reports=[], options=options,
-                               form=_raw_form(), today=today, timezone=_analyzer().timezone,
-                               buckets=HANDLING_BUCKETS), 400
+                               form=_raw_form(), timezone=_analyzer().timezone, period=None), 400
     titles = _queue_titles()
     reports = [page_report(r, titles) for r in _analyzer().all_reports(period, query.scope).values()]
     return render_template("analyzer/index.html", error=None, reports=reports, options=options,
                            form=query.args(), csv_args=query.args(), timezone=_analyzer().timezone,
-                           period=period.as_dict(), buckets=HANDLING_BUCKETS)
+                           period=period.as_dict())
 
 
 def _raw_form() -> dict[str, str]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import random
 import shlex
 import shutil
@@ -298,9 +299,25 @@ def render_section(results, infos, ranges, args, info, command, started, duratio
         "",
         sp.md_table(HEADER, rows, left=2),
         "",
-        END,
     ]
+    busy = _busy(load)
+    if busy:
+        lines += ["Notes:", "", f"- {busy}", ""]
+    lines.append(END)
     return "\n".join(lines)
+
+
+def _busy(load: dict[str, str]) -> str:
+    """A note when the machine was not quiet (load average above half its CPUs)."""
+    try:
+        worst = max(float(load[k].split()[0]) for k in ("start", "end"))
+    except (KeyError, ValueError, IndexError):
+        return ""
+    ncpu = os.cpu_count() or 1
+    if worst <= ncpu / 2:
+        return ""
+    return (f"the 1-minute load average reached {worst:.2f} on {ncpu} CPUs: other sessions were running on "
+            "the machine at the same time, so these times are longer than on a quiet machine.")
 
 
 # --------------------------------------------------------------------------- main

@@ -68,6 +68,7 @@ def test_page_shows_every_report_with_the_figures(loaded):
     fcr = {f["key"]: f["value"] for f in reports["first_call_resolution"]["summary"]}
     assert fcr == {"resolved": 6, "first_contact": 2, "rate": 0.3333}
     assert '<dd data-figure="rate">33.3%</dd>' in page
+    assert "Period: 2026-11-02 – 2026-11-03 (Asia/Seoul)" in page
     # Queue names in the page's language (the seed's "pc" queue: "PC and laptops" in English).
     assert [r["queue"] for r in reports["calls_by_queue"]["rows"]] == ["Network (LAN)", "PC and laptops"]
     for name in reports:
