@@ -1,8 +1,13 @@
 """The analyzer page in headless Chromium: every report's chart is drawn as SVG
 from the data set's figures (bar heights follow the values), a hostile agent name
-stays text, the form reloads the page for another period, and the page raises
+stays text, the form reloads the page for another period, the CSV link downloads
+the report, and the page raises
 no script or CSP error."""
 from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
 
 import pytest
 from sqlalchemy import update
@@ -57,6 +62,14 @@ def test_charts_render(browser, server, stack):
         assert sorted(names.all_inner_texts()) == sorted(["Agent One", XSS])
         assert page.evaluate("window.__pwned") is None
         assert page.locator("#report-agents img").count() == 0
+        # The CSV link downloads the report as a file.
+        with page.expect_download() as info:
+            page.click("#csv-first_call_resolution")
+        download = info.value
+        assert download.suggested_filename == "first_call_resolution_2026-11-02_2026-11-03.csv"
+        rows = list(csv.reader(io.StringIO(Path(download.path()).read_text(encoding="utf-8-sig"))))
+        assert rows[:3] == [["Queue", "Resolved", "Resolved at first contact", "Rate"],
+                            ["Network (LAN)", "2", "0", "0.0"], ["PC and laptops", "4", "2", "0.5"]]
         # An empty period draws the "no data" chart.
         page.fill("#form-from", "2020-01-01")
         page.fill("#form-to", "2020-01-02")
