@@ -1,8 +1,7 @@
 """The analyzer page in headless Chromium: every report's chart is drawn as SVG
 from the data set's figures (bar heights follow the values), a hostile agent name
 stays text, the form reloads the page for another period, the CSV link downloads
-the report, and the page raises
-no script or CSP error."""
+the report, and the page raises no script or CSP error."""
 from __future__ import annotations
 
 import csv
