@@ -49,8 +49,8 @@ def create_app(config: dict[str, Any], call_center: CallCenter, session_factory:
     The floor services are optional: without ``acd_service`` there is no queue
     log-in, without ``callback_service`` no abandoned-call list, without
     ``supervisor_service`` no live-call control (their routes answer 503).
-    ``analyzer_service`` (the reports) defaults to one on the same sessions in the
-    floor's time zone."""
+    ``analyzer_service`` (the reports) defaults to one with its own read-only
+    database engine (``Analyzer.from_config``), closed by ``close_app``."""
     web = config["web"]
     app = Flask(__name__)
     app.config.update(
@@ -105,7 +105,7 @@ def create_app(config: dict[str, Any], call_center: CallCenter, session_factory:
     wallboard_feed.init_app(app, socketio, bus, floor_service or FloorService(session_factory, config))
     app.register_blueprint(wallboard.bp)
     # The analyzer (docs/analyzer.md): reports, charts and CSV for supervisors.
-    analyzer.init_app(app, analyzer_service or Analyzer(session_factory, config["floor"]["timezone"]))
+    analyzer.init_app(app, analyzer_service or Analyzer.from_config(config))
     sockets.register(socketio)
     errors.register(app)
     security.register(app)
@@ -115,9 +115,10 @@ def create_app(config: dict[str, Any], call_center: CallCenter, session_factory:
 
 
 def close_app(app: Flask) -> None:
-    """Unsubscribe the app's notifier and wallboard feed from the bus and stop
-    the feed's thread (call at shutdown)."""
+    """Unsubscribe the app's notifier and wallboard feed from the bus, stop
+    the feed's thread and close the analyzer's database engine (call at shutdown)."""
     ctx: DesktopContext | None = app.extensions.get(EXTENSION_KEY)
     if ctx is not None:
         ctx.notifier.close()
     wallboard_feed.close_app(app)
+    analyzer.close_app(app)

@@ -124,6 +124,12 @@ def init_app(app: Flask, analyzer: Analyzer) -> None:
     app.register_blueprint(bp)
 
 
+def close_app(app: Flask) -> None:
+    analyzer = app.extensions.pop(EXTENSION_KEY, None)
+    if analyzer is not None:
+        analyzer.close()
+
+
 def _analyzer() -> Analyzer:
     return current_app.extensions[EXTENSION_KEY]
 

@@ -41,10 +41,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (Float, Integer, String, and_, case, cast, func, literal_column, not_, or_, select,
                         text)
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, aliased, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from db.models import CallRecord, Queue, Survey, Ticket, TicketEvent, User
+from db.session import make_engine, make_session_factory
 
 MAX_DAYS = 400                 # longest period one request may ask for
 REPEAT_WINDOW_DAYS = 7         # a new ticket from the same customer this soon: not solved at first contact
@@ -457,9 +459,24 @@ REPORTS: dict[str, ReportFunction] = {
 class Analyzer:
     """Runs the reports for the desktop (or any front end) on its own sessions."""
 
-    def __init__(self, session_factory: sessionmaker, timezone: str = "Asia/Seoul"):
+    def __init__(self, session_factory: sessionmaker, timezone: str = "Asia/Seoul",
+                 engine: Optional[Engine] = None):
         self._sessions = session_factory
         self.timezone = timezone
+        self._engine = engine            # owned (from_config): disposed by close()
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Analyzer":
+        """An analyzer with a database engine of its own that only reads: a
+        report over a year of tickets may take seconds, and on SQLite the
+        services' engine lets one transaction at a time in (db.session), so the
+        reports must not run there while calls are being written."""
+        engine = make_engine(config["database"], serialize_transactions=False)
+        return cls(make_session_factory(engine), config["floor"]["timezone"], engine=engine)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
 
     def period(self, first: dt.date, last: dt.date) -> Period:
         return Period.from_local_dates(first, last, self.timezone)

@@ -175,3 +175,30 @@ def test_demo_history_fills_the_reports_once(stack):
     page = logged_in(stack, "super").get("/analyzer/").get_data(as_text=True)   # default: the last 7 days
     intake = {r["name"]: r for r in reports_json(page)}["intake_by_hour"]
     assert {f["key"]: f["value"] for f in intake["summary"]}["total"] == 30
+
+
+def test_a_long_report_does_not_hold_up_the_services_writes(stack):
+    """On SQLite the services' engine lets one transaction in at a time
+    (db.session); the analyzer reads through its own engine, so a report still
+    reading does not stop a call being written."""
+    import threading
+
+    from sqlalchemy import select
+
+    from agent_desktop.analyzer import EXTENSION_KEY
+    from db.models import Ticket
+
+    analyzer = stack.app.extensions[EXTENSION_KEY]
+    done = threading.Event()
+
+    def write():
+        with stack.sessions.begin() as s:
+            s.add(Ticket(incident_id="LOCK-1", channel="phone"))
+        done.set()
+
+    with analyzer._sessions() as reading:
+        reading.execute(select(Ticket.id)).all()          # a read transaction is open now
+        writer = threading.Thread(target=write)
+        writer.start()
+        assert done.wait(2.0), "the write waited for the analyzer's read"
+    writer.join()
