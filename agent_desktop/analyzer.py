@@ -13,6 +13,7 @@ import datetime as dt
 import io
 from dataclasses import dataclass
 from typing import Any, Optional
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Flask, Response, current_app, render_template, request
 from flask_babel import gettext as _
@@ -22,7 +23,7 @@ from sqlalchemy import select
 from agent_desktop import labels
 from agent_desktop.auth import roles_required
 from agent_desktop.context import services
-from cti.analyzer import REPORTS, Analyzer, AnalyzerError, Period, Report, Scope
+from cti.analyzer import MAX_DAYS, REPORTS, Analyzer, AnalyzerError, Period, Report, Scope
 from db.models import Queue, Site
 
 bp = Blueprint("analyzer", __name__, url_prefix="/analyzer")
@@ -135,7 +136,6 @@ def _analyzer() -> Analyzer:
 
 
 def _today(analyzer: Analyzer) -> dt.date:
-    from zoneinfo import ZoneInfo
     return dt.datetime.now(ZoneInfo(analyzer.timezone)).date()
 
 
@@ -156,7 +156,8 @@ def _choice(name: str, known: set[int]) -> Optional[int]:
     text = (request.args.get(name) or "").strip()
     if not text:
         return None
-    if not text.isdigit() or int(text) not in known:
+    # isascii: "²".isdigit() is true but int("²") fails
+    if not (text.isascii() and text.isdigit()) or int(text) not in known:
         raise FormError(_("Choose a site or queue from the list."))
     return int(text)
 
@@ -190,7 +191,7 @@ def _period_message(exc: AnalyzerError) -> str:
     if "before the first" in text:
         return _("The last day is before the first day.")
     if "at most" in text:
-        return _("Choose a period of at most %(days)d days.", days=400)
+        return _("Choose a period of at most %(days)d days.", days=MAX_DAYS)
     return text
 
 

@@ -280,7 +280,7 @@ def render_section(results, infos, ranges, args, info, command, started, duratio
         f"- **Machine:** {info['nproc']} CPUs (`nproc`), {info['cpu']}, {info['memory']} RAM; {info['os']}; "
         f"Python {info['python']}",
         f"- **Load average** (1, 5, 15 min) at the start: {load['start']}, at the end: {load['end']} "
-        "(anything else running on the machine shows here: other sessions shared the 2 CPUs)",
+        "(anything else running on the machine shows here)",
         f"- **Command:** `{command}`",
         f"- **Data:** {sizes.get('tickets', 0):,} tickets over {args.days} days, {sizes.get('ticket_events', 0):,} "
         f"history events, {sizes.get('call_records', 0):,} call records, {sizes.get('surveys', 0):,} answered "
@@ -379,8 +379,8 @@ def run(args: argparse.Namespace, started: dt.datetime, t_start: float, load: di
                 with engine.connect() as c:
                     from sqlalchemy import text
                     version = c.execute(text("SHOW server_version")).scalar()
-                pg_note = (f"PostgreSQL {version}, a throwaway cluster on 127.0.0.1 (default settings but "
-                           "fsync off), psycopg 3")
+                pg_note = (f"{version}, a throwaway cluster on 127.0.0.1 (default settings but fsync off), "
+                           "psycopg 3")
                 results["postgresql"], pg_figures = time_reports(Analyzer(make_session_factory(engine), TIMEZONE),
                                                                  ranges, args.repeat)
                 diff = differences(sqlite_figures, pg_figures)

@@ -97,6 +97,7 @@ def test_filters_by_site_and_queue(loaded):
     ("from=2020-01-01&to=2026-11-02", "at most 400 days"),
     ("from=2026-11-02&to=2026-11-03&site=99999", "Choose a site or queue from the list."),
     ("from=2026-11-02&to=2026-11-03&queue=1%20OR%201=1", "Choose a site or queue from the list."),
+    ("from=2026-11-02&to=2026-11-03&site=%C2%B2", "Choose a site or queue from the list."),      # "²"
 ])
 def test_bad_input_is_refused_with_a_reason(loaded, query, message):
     stack, _ = loaded
