@@ -35,6 +35,7 @@ ROLES = ("supervisor", "admin")
 TITLES = {
     "first_call_resolution": _l("First-call resolution"),
     "intake_by_hour": _l("Intake by hour of day"),
+    "intake_by_day": _l("Intake by day"),
     "satisfaction": _l("Customer satisfaction"),
     "agents": _l("Intake and processing per agent"),
     "handling_time": _l("Handling time"),
@@ -47,6 +48,7 @@ COLUMNS = {
     "first_contact": _l("Resolved at first contact"),
     "rate": _l("Rate"),
     "hour": _l("Hour"),
+    "day": _l("Day"),
     "total": _l("Total"),
     "rating": _l("Rating"),
     "responses": _l("Responses"),
@@ -86,6 +88,7 @@ BUCKET_LABELS = {
 CHARTS = {
     "first_call_resolution": {"category": "queue", "series": ["resolved", "first_contact"], "stacked": False},
     "intake_by_hour": {"category": "hour", "series": None, "stacked": True},    # None: every channel column
+    "intake_by_day": {"category": "day", "series": None, "stacked": True},
     "satisfaction": {"category": "rating", "series": ["responses"], "stacked": False},
     "agents": {"category": "agent", "series": ["taken", "resolved", "calls_answered"], "stacked": False},
     "handling_time": {"category": "bucket", "series": ["tickets"], "stacked": False},

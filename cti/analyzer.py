@@ -180,6 +180,14 @@ class Sql:
         shifted = column + literal_column("INTERVAL '1 second'") * offset
         return cast(func.extract("hour", shifted), Integer)
 
+    def local_date(self, column, spans: Sequence[Span]) -> ColumnElement:
+        """The day of ``column`` in the floor's zone, as 'YYYY-MM-DD' text."""
+        offset = _offset_expression(column, spans)
+        if self.dialect == "sqlite":
+            return func.date(column, cast(offset, String).concat(" seconds"))
+        shifted = column + literal_column("INTERVAL '1 second'") * offset
+        return func.to_char(shifted, "YYYY-MM-DD")
+
 
 def _sqlite_epoch_us(column) -> ColumnElement:
     # SQLAlchemy stores 'YYYY-MM-DD HH:MM:SS.ffffff'.  julianday() would keep only
@@ -280,25 +288,40 @@ def first_call_resolution(s: Session, period: Period, scope: Scope) -> Report:
 def intake_by_hour(s: Session, period: Period, scope: Scope) -> Report:
     """Tickets created in the period by local hour of day (floor time zone) and
     channel; every hour 0-23 and every known channel present, zeros included."""
-    hour = _sql(s).local_hour(Ticket.created_at, period.spans).label("hour")
-    inner = select(hour, Ticket.channel.label("channel")).where(*_tickets_where(period, scope)).subquery()
-    stmt = select(inner.c.hour, inner.c.channel, func.count()).group_by(inner.c.hour, inner.c.channel)
-    counts: dict[tuple[int, str], int] = {}
+    hour = _sql(s).local_hour(Ticket.created_at, period.spans)
+    return _intake_by(s, period, scope, "intake_by_hour", "hour", hour, list(range(24)), int)
+
+
+def intake_by_day(s: Session, period: Period, scope: Scope) -> Report:
+    """Tickets created in the period by local day (floor time zone) and channel;
+    every day of the period and every known channel present, zeros included."""
+    day = _sql(s).local_date(Ticket.created_at, period.spans)
+    days = [(period.first + dt.timedelta(days=i)).isoformat() for i in range((period.last - period.first).days + 1)]
+    return _intake_by(s, period, scope, "intake_by_day", "day", day, days, lambda v: str(v)[:10])
+
+
+def _intake_by(s: Session, period: Period, scope: Scope, name: str, key: str, key_expr, keys: list,
+               normalize: Callable[[Any], Any]) -> Report:
+    """Ticket counts per (``key_expr``, channel), one row per value of ``keys``."""
+    inner = (select(key_expr.label("k"), Ticket.channel.label("channel"))
+             .where(*_tickets_where(period, scope)).subquery())
+    stmt = select(inner.c.k, inner.c.channel, func.count()).group_by(inner.c.k, inner.c.channel)
+    counts: dict[tuple[Any, str], int] = {}
     channels = list(CHANNELS)
-    for h, channel, n in s.execute(stmt):
+    for value, channel, n in s.execute(stmt):
         channel = channel or "unspecified"
-        counts[(int(h), channel)] = n
+        counts[(normalize(value), channel)] = counts.get((normalize(value), channel), 0) + n
         if channel not in channels:
             channels.append(channel)
     rows = []
-    for h in range(24):
-        row: dict[str, Any] = {"hour": h}
-        row.update({c: counts.get((h, c), 0) for c in channels})
+    for k in keys:
+        row: dict[str, Any] = {key: k}
+        row.update({c: counts.get((k, c), 0) for c in channels})
         row["total"] = sum(row[c] for c in channels)
         rows.append(row)
     totals = {c: sum(r[c] for r in rows) for c in channels}
     totals["total"] = sum(totals[c] for c in channels)
-    return Report("intake_by_hour", ("hour", *channels, "total"), rows, totals)
+    return Report(name, (key, *channels, "total"), rows, totals)
 
 
 def satisfaction(s: Session, period: Period, scope: Scope) -> Report:
@@ -449,6 +472,7 @@ ReportFunction = Callable[[Session, Period, Scope], Report]
 REPORTS: dict[str, ReportFunction] = {
     "first_call_resolution": first_call_resolution,
     "intake_by_hour": intake_by_hour,
+    "intake_by_day": intake_by_day,
     "satisfaction": satisfaction,
     "agents": agents,
     "handling_time": handling_time,

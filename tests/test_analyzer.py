@@ -130,6 +130,15 @@ def test_intake_by_hour_in_local_time(analyzer, period):
     assert r.columns == ("hour", "phone", "email", "web", "onestop", "total")
 
 
+def test_intake_by_day_in_local_days(analyzer, period):
+    # Local 11-02: T1 08:30, T2 10:00 (email), T3 12:00, T4 23:59:59 (web).  Local 11-03: T5 00:00,
+    # T6, T9, T10.  (In UTC, T5 is still on 11-02 and T1 on 11-01.)
+    r = analyzer.report("intake_by_day", period)
+    assert r.rows == [{"day": "2026-11-02", "phone": 2, "email": 1, "web": 1, "onestop": 0, "total": 4},
+                      {"day": "2026-11-03", "phone": 4, "email": 0, "web": 0, "onestop": 0, "total": 4}]
+    assert r.summary["total"] == 8
+
+
 def test_satisfaction(analyzer, period):
     # Answered surveys of tickets in the period: T1 5, T2 4, T3 2, T5 5 (T6 unanswered, T11 outside).
     r = analyzer.report("satisfaction", period)
@@ -230,6 +239,7 @@ def test_every_report_runs_on_an_empty_period(analyzer):
     empty = analyzer.period(dt.date(2020, 1, 1), dt.date(2020, 1, 2))
     reports = analyzer.all_reports(empty)
     assert list(reports) == list(REPORTS)
+    assert [row["total"] for row in reports["intake_by_day"].rows] == [0, 0]
     assert reports["first_call_resolution"].summary == {"resolved": 0, "first_contact": 0, "rate": None}
     assert reports["handling_time"].summary["p50_s"] is None
     assert reports["agents"].rows == [] and reports["calls_by_queue"].rows == []

@@ -47,7 +47,8 @@ def test_charts_render(browser, server, stack):
         page.click("#btn-analyze")
         expect(page).to_have_url(server.url + "/analyzer/?from=2026-11-02&to=2026-11-03&site=&queue=")
         # Every report has its chart; bars carry the values of the hand-computed figures.
-        for name, bars in [("first_call_resolution", 4), ("intake_by_hour", 24 * 4), ("satisfaction", 5),
+        for name, bars in [("first_call_resolution", 4), ("intake_by_hour", 24 * 4), ("intake_by_day", 2 * 4),
+                           ("satisfaction", 5),
                            ("agents", 6), ("handling_time", 6), ("calls_by_queue", 4)]:
             expect(page.locator(f'figure[data-chart="{name}"]')).to_have_attribute("data-drawn", str(bars))
             expect(page.locator(f'figure[data-chart="{name}"] svg rect.bar')).to_have_count(bars)

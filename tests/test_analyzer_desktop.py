@@ -63,8 +63,8 @@ def test_page_shows_every_report_with_the_figures(loaded):
     page = logged_in(stack, "super").get(f"/analyzer/?{RANGE}").get_data(as_text=True)
     assert 'id="nav-analyzer"' in page
     reports = {r["name"]: r for r in reports_json(page)}
-    assert list(reports) == ["first_call_resolution", "intake_by_hour", "satisfaction", "agents",
-                             "handling_time", "calls_by_queue"]
+    assert list(reports) == ["first_call_resolution", "intake_by_hour", "intake_by_day", "satisfaction",
+                             "agents", "handling_time", "calls_by_queue"]
     fcr = {f["key"]: f["value"] for f in reports["first_call_resolution"]["summary"]}
     assert fcr == {"resolved": 6, "first_contact": 2, "rate": 0.3333}
     assert '<dd data-figure="rate">33.3%</dd>' in page
@@ -78,7 +78,7 @@ def test_page_shows_every_report_with_the_figures(loaded):
 def test_page_in_korean(loaded):
     stack, _ = loaded
     page = logged_in(stack, "super", lang="ko").get(f"/analyzer/?{RANGE}").get_data(as_text=True)
-    assert "첫 통화 해결" in page and "CSV 내려받기" in page
+    assert "첫 통화 해결" in page and "CSV 내려받기" in page and "일별 접수" in page
 
 
 def test_filters_by_site_and_queue(loaded):
