@@ -19,6 +19,12 @@
     return el;
   }
 
+  /* "2026-11-02" -> "11-02" (days on the axis); anything else as it is. */
+  function shortLabel(v) {
+    var text = String(v);
+    return /^\d{4}-\d{2}-\d{2}$/.test(text) ? text.slice(5) : text;
+  }
+
   function number(v) { var n = Number(v); return isFinite(n) ? n : 0; }
 
   /* A round upper bound for the axis: 1, 2, 5 x 10^k. */
@@ -52,13 +58,17 @@
     root.appendChild(svg('title', {}, report.title));
     var plotW = W - PAD_L - PAD_R, plotH = H - PAD_T - PAD_B;
     var y = function (v) { return PAD_T + plotH - (v / top) * plotH; };
-    for (var t = 0; t <= 4; t++) {
-      var v = top * t / 4, yy = y(v);
+    /* Gridlines: 5 steps, or 4 when that keeps whole-number steps for counts (top 4, 20, 100...). */
+    var steps = counts && (top / 5) % 1 !== 0 ? 4 : 5;
+    for (var t = 0; t <= steps; t++) {
+      var v = top * t / steps, yy = y(v);
       root.appendChild(svg('line', {x1: PAD_L, x2: W - PAD_R, y1: yy, y2: yy, 'class': 'grid'}));
       root.appendChild(svg('text', {x: PAD_L - 6, y: yy + 4, 'text-anchor': 'end', 'class': 'tick'},
         Math.round(v * 100) / 100));
     }
     var band = plotW / rows.length, inner = band * 0.75;
+    /* Labels about 60 px apart at most: every label for hours, every few for long day ranges. */
+    var labelEvery = rows.length <= 24 ? 1 : Math.ceil(rows.length / Math.floor(plotW / 60));
     var barW = chart.stacked ? inner : inner / series.length;
     var bars = 0;
     rows.forEach(function (row, i) {
@@ -75,9 +85,9 @@
         bars++;
         if (chart.stacked) { base += value; }
       });
-      if (rows.length <= 24) {
+      if (i % labelEvery === 0) {
         root.appendChild(svg('text', {x: x0 + inner / 2, y: H - PAD_B + 16, 'text-anchor': 'middle',
-                                      'class': 'category'}, row[chart.category]));
+                                      'class': 'category'}, shortLabel(row[chart.category])));
       }
     });
     var lx = PAD_L;
