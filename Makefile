@@ -2,7 +2,7 @@
 # missing first (scripts/bootstrap.sh is idempotent).
 PY := .venv/bin/python
 
-.PHONY: run test unit e2e demo-call demo-phone bench bench-asr bench-acd bootstrap
+.PHONY: run test unit e2e demo-call demo-phone bench bench-asr bench-acd bench-analyzer bootstrap
 
 bootstrap:
 	bash scripts/bootstrap.sh
@@ -38,3 +38,7 @@ bench-asr: bootstrap
 
 bench-acd: bootstrap
 	$(PY) bench/acd_load.py $(ARGS)
+
+# Every analyzer report on 1 million generated tickets, SQLite and a throwaway PostgreSQL.
+bench-analyzer: bootstrap
+	$(PY) bench/analyzer.py $(ARGS)

@@ -19,11 +19,13 @@ from flask_socketio import SocketIO
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import sessionmaker
 
-from agent_desktop import (approvals, auth, consultations, desktop, errors, escalation, filters, floor, i18n,
-                           portal, security, sensitivity, sockets, supervisor, tickets, users, wallboard, wallboard_feed)
+from agent_desktop import (analyzer, approvals, auth, consultations, desktop, errors, escalation, filters, floor,
+                           i18n, portal, security, sensitivity, sockets, supervisor, tickets, users, wallboard,
+                           wallboard_feed)
 from agent_desktop.context import EXTENSION_KEY, DesktopContext
 from agent_desktop.notifier import DesktopNotifier
 from cti.acd_service import AcdService
+from cti.analyzer import Analyzer
 from cti.callbacks import CallbackService
 from cti.escalation_service import EscalationService
 from cti.events import EventBus
@@ -44,7 +46,8 @@ def create_app(config: dict[str, Any], call_center: CallCenter, session_factory:
                callback_service: CallbackService | None = None,
                supervisor_service: SupervisorService | None = None,
                escalation_service: EscalationService | None = None,
-               intake_service: IntakeService | None = None) -> Flask:
+               intake_service: IntakeService | None = None,
+               analyzer_service: Analyzer | None = None) -> Flask:
     """Build the desktop app from the merged configuration (``cti.config.load()``).
     ``sensitivity_service`` defaults to one on the same sessions and bus,
     ``floor_service`` (wallboard figures) to one on the same sessions.
@@ -53,7 +56,9 @@ def create_app(config: dict[str, Any], call_center: CallCenter, session_factory:
     ``supervisor_service`` no live-call control (their routes answer 503), without
     ``intake_service`` no customer portal or approvals (docs/intake.md; 503).
     ``escalation_service`` (docs/escalation.md) defaults to one the app builds
-    on the same sessions and bus (and closes in ``close_app``)."""
+    on the same sessions and bus (and closes in ``close_app``).
+    ``analyzer_service`` (the reports) defaults to one with its own read-only
+    database engine (``Analyzer.from_config``), closed by ``close_app``."""
     web = config["web"]
     app = Flask(__name__)
     app.config.update(
@@ -112,6 +117,8 @@ def create_app(config: dict[str, Any], call_center: CallCenter, session_factory:
     app.register_blueprint(wallboard.bp)
     # Lifecycle and escalation (docs/escalation.md): ticket panel, group tickets, notices.
     escalation.init_app(app, socketio, bus, escalation_service, config, session_factory)
+    # The analyzer (docs/analyzer.md): reports, charts and CSV for supervisors.
+    analyzer.init_app(app, analyzer_service or Analyzer.from_config(config))
     sockets.register(socketio)
     errors.register(app)
     security.register(app)
@@ -121,10 +128,11 @@ def create_app(config: dict[str, Any], call_center: CallCenter, session_factory:
 
 
 def close_app(app: Flask) -> None:
-    """Unsubscribe the app's notifier and wallboard feed from the bus and stop
-    the feed's thread (call at shutdown)."""
+    """Unsubscribe the app's notifier and wallboard feed from the bus, stop
+    the feed's thread and close the analyzer's database engine (call at shutdown)."""
     ctx: DesktopContext | None = app.extensions.get(EXTENSION_KEY)
     if ctx is not None:
         ctx.notifier.close()
     wallboard_feed.close_app(app)
     escalation.close_app(app)
+    analyzer.close_app(app)

@@ -231,3 +231,101 @@ def _remember(data_dir: Path, created: dict[str, str]) -> None:
         for username, password in created.items():
             fh.write(f"{username} {password}\n")
     path.chmod(0o600)
+
+
+# --- Analyzer (issue 5): past tickets for a demo of the reports (opt-in) ---
+
+HISTORY_INCIDENT_PREFIX = "DEMO-"
+
+
+def seed_history(session_factory: sessionmaker, days: int = 28, per_day: int = 30, seed_value: int = 5,
+                 now=None, echo=print) -> int:
+    """Resolved (and a few abandoned) tickets of the ``days`` days before today,
+    with their history, calls and survey ratings, so the analyzer has something
+    to show on a fresh demo (``python -m db.seed --history``).  Never run by the
+    normal seeding; does nothing if demo history exists already.  Returns the
+    number of tickets added."""
+    import datetime as dt
+    import random
+
+    from db.models import CallRecord, Survey, Ticket, TicketEvent
+
+    rnd = random.Random(seed_value)
+    now = now or utc_now()
+    with session_factory.begin() as s:
+        if s.scalar(select(Ticket.id).where(Ticket.incident_id.like(HISTORY_INCIDENT_PREFIX + "%")).limit(1)):
+            echo("  demo history exists already")
+            return 0
+        agents = list(s.scalars(select(User.id).where(User.role == "agent", User.username.like("agent%"))))
+        queues = list(s.scalars(select(Queue.id)))
+        customers = list(s.scalars(select(Customer.id)))
+        if not agents or not queues:
+            raise RuntimeError("run the normal seeding first (no agents or queues)")
+        added = 0
+        for day in range(days, 0, -1):
+            for _ in range(per_day):
+                added += 1
+                # Office hours in Seoul (UTC+9): 08:00-19:00 local = 23:00-10:00 UTC.
+                created = (now.replace(hour=0, minute=0, second=0, microsecond=0) - dt.timedelta(days=day)
+                           + dt.timedelta(hours=rnd.uniform(-1, 10)))
+                channel = rnd.choices(("phone", "email", "web", "onestop"), (70, 15, 10, 5))[0]
+                abandoned = channel == "phone" and rnd.random() < 0.07
+                agent = None if abandoned else rnd.choice(agents)
+                resolved = None if abandoned else created + dt.timedelta(minutes=min(rnd.lognormvariate(3.2, 1.2), 600))
+                ticket = Ticket(incident_id=f"{HISTORY_INCIDENT_PREFIX}{added:06d}", channel=channel,
+                                status="abandoned" if abandoned else "resolved", queue_id=rnd.choice(queues),
+                                customer_id=rnd.choice(customers) if customers and rnd.random() < 0.85 else None,
+                                agent_id=agent, created_at=created, resolved_at=resolved,
+                                request="(demo history)", resolution="" if abandoned else "(demo history)")
+                s.add(ticket)
+                s.flush()
+                events = [("created", created, None)]
+                if channel == "phone":
+                    wait = rnd.expovariate(1 / 18)
+                    answered = None if abandoned else created + dt.timedelta(seconds=wait)
+                    ended = (created + dt.timedelta(seconds=wait) if abandoned
+                             else answered + dt.timedelta(seconds=rnd.expovariate(1 / 200)))
+                    s.add(CallRecord(channel_id=f"demo-history-{ticket.id}", ticket_id=ticket.id, line="1600",
+                                     queue_id=ticket.queue_id, agent_id=agent, started_at=created,
+                                     queued_at=created, answered_at=answered, ended_at=ended, wait_seconds=wait,
+                                     outcome="abandoned" if abandoned else "answered"))
+                    events.append(("abandoned", ended, None) if abandoned else ("answered", answered, agent))
+                if resolved is not None:
+                    if rnd.random() < 0.05:
+                        events.append(("moved", created + dt.timedelta(seconds=30), None))
+                    events.append(("resolved", resolved, agent))
+                    if rnd.random() < 0.4:
+                        s.add(Survey(ticket_id=ticket.id, state="answered", channel="sms",
+                                     rating=rnd.choices((1, 2, 3, 4, 5), (2, 4, 14, 40, 40))[0],
+                                     created_at=resolved))
+                for kind, at, user in events:
+                    s.add(TicketEvent(ticket_id=ticket.id, kind=kind, at=at, user_id=user, detail={}))
+    echo(f"  demo history: {added} tickets over the {days} days before today")
+    return added
+
+
+def main(argv: list[str] | None = None) -> None:  # pragma: no cover - developer tool
+    import argparse
+
+    from cti.config import load
+    from db.migrate import upgrade
+    from db.session import make_engine, make_session_factory
+
+    parser = argparse.ArgumentParser(description="Seed the HappyCall demo data")
+    parser.add_argument("--config")
+    parser.add_argument("--history", action="store_true",
+                        help="also add past tickets (the days before today) for the analyzer's reports")
+    parser.add_argument("--days", type=int, default=28)
+    args = parser.parse_args(argv)
+    config = load(args.config)
+    engine = make_engine(config["database"])
+    upgrade(engine)
+    sessions = make_session_factory(engine)
+    seed(sessions, config["data"]["dir"])
+    if args.history:
+        seed_history(sessions, days=args.days)
+    engine.dispose()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

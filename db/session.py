@@ -21,7 +21,11 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def make_engine(db_config: dict) -> Engine:
+def make_engine(db_config: dict, *, serialize_transactions: bool = True) -> Engine:
+    """``serialize_transactions=False`` is for an engine that only reads (the
+    analyzer's): its long reads must not hold the process-wide SQLite
+    transaction lock below, which would stop every call's writes meanwhile;
+    in WAL mode readers never block the writer anyway."""
     url = db_config["url"]
     kwargs = {"echo": bool(db_config.get("echo")), "future": True}
     if url.startswith("sqlite"):
@@ -32,7 +36,8 @@ def make_engine(db_config: dict) -> Engine:
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
-        _one_transaction_at_a_time(engine)
+        if serialize_transactions:
+            _one_transaction_at_a_time(engine)
     return engine
 
 

@@ -1,0 +1,408 @@
+#!/usr/bin/env python3
+"""Analyzer benchmark: every report of ``cti.analyzer`` on 1 million tickets.
+
+Generates ``--tickets`` tickets (1 000 000 by default) spread over ``--days``
+days (365) with their history events (created, answered, resolved, some moved
+or abandoned), the call records of the phone tickets and the surveys of part
+of the resolved ones, into a fresh migrated SQLite database (executemany on the
+DB-API cursor, one transaction per chunk) and, when a throwaway PostgreSQL
+cluster can be started (``tests/support/pg_cluster.py``), into PostgreSQL
+(``COPY``).  The same random seed gives the same rows in both.  Then each report
+runs ``--repeat`` times (3) over the whole span and over its last 30 days, and
+the median wall time is kept.  Target: <= 1 s per report.
+
+    python bench/analyzer.py                      # 1 million tickets, SQLite and PostgreSQL
+    python bench/analyzer.py --tickets 100000 --no-write
+    python bench/analyzer.py --no-postgres
+
+Prints the table and writes it, with the machine, date and command, to
+``docs/performance.md`` between ``<!-- analyzer:begin -->`` and
+``<!-- analyzer:end -->`` (the rest of the file is kept).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import shlex
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+REPO = Path(__file__).resolve().parents[1]
+for _p in (REPO, REPO / "tests", REPO / "bench"):  # the project, tests/support, bench/screenpop
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
+
+import screenpop as sp  # noqa: E402  (shared bench helpers: machine, tables, the doc writer)
+from screenpop import say  # noqa: E402
+
+from cti.analyzer import REPORTS, Analyzer, Scope  # noqa: E402
+from db.migrate import upgrade  # noqa: E402
+from db.session import make_engine, make_session_factory  # noqa: E402
+
+DOC = sp.DOC
+BEGIN = "<!-- analyzer:begin -->"
+END = "<!-- analyzer:end -->"
+TARGET_S = 1.0
+TIMEZONE = "Asia/Seoul"
+SEED = 20261125
+CHUNK = 50_000
+N_AGENTS = 50
+N_CUSTOMERS = 20_000
+QUEUES = ("helpdesk", "pc", "lan", "apps", "office")
+CHANNELS = (("phone", 0.70), ("email", 0.15), ("web", 0.10), ("onestop", 0.05))
+# Busier in office hours (local): weight per local hour 0..23.
+HOUR_WEIGHTS = (1, 1, 1, 1, 1, 2, 3, 6, 12, 16, 16, 14, 9, 14, 16, 15, 13, 10, 6, 4, 3, 2, 1, 1)
+
+TICKET_COLS = ("id", "incident_id", "channel", "status", "customer_id", "caller_number", "caller_name",
+               "entered_pin", "queue_id", "agent_id", "language", "request", "resolution", "severity",
+               "created_at", "resolved_at")
+EVENT_COLS = ("ticket_id", "kind", "at", "user_id", "detail")
+CALL_COLS = ("channel_id", "ticket_id", "caller_number", "caller_name", "line", "queue_id", "agent_id",
+             "started_at", "queued_at", "answered_at", "ended_at", "outcome", "wait_seconds", "end_reason")
+SURVEY_COLS = ("ticket_id", "state", "channel", "rating", "reply_term", "scheduled_for", "created_at")
+
+
+# --------------------------------------------------------------------------- data
+
+def _ts(value: Optional[dt.datetime]) -> Optional[str]:
+    # SQLAlchemy's SQLite storage format for DateTime; PostgreSQL's COPY reads it too.
+    return None if value is None else value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+class Generator:
+    """The rows, chunk by chunk, always the same for the same seed and size."""
+
+    def __init__(self, tickets: int, days: int, end: dt.datetime, queue_ids: list[int], agent_ids: list[int],
+                 customer_ids: list[int]):
+        self.tickets, self.days, self.end = tickets, days, end
+        self.start = end - dt.timedelta(days=days)
+        self.queue_ids, self.agent_ids, self.customer_ids = queue_ids, agent_ids, customer_ids
+
+    def chunks(self) -> Iterator[tuple[list, list, list, list]]:
+        rnd = random.Random(SEED)
+        channels = [c for c, _ in CHANNELS]
+        channel_w = [w for _, w in CHANNELS]
+        hours = list(range(24))
+        ticket_id = 0
+        while ticket_id < self.tickets:
+            tickets, events, calls, surveys = [], [], [], []
+            for _ in range(min(CHUNK, self.tickets - ticket_id)):
+                ticket_id += 1
+                self._one(rnd, ticket_id, channels, channel_w, hours, tickets, events, calls, surveys)
+            yield tickets, events, calls, surveys
+
+    def _one(self, rnd, tid, channels, channel_w, hours, tickets, events, calls, surveys) -> None:
+        day = rnd.randrange(self.days)
+        local_hour = rnd.choices(hours, HOUR_WEIGHTS)[0]
+        # self.start is a local midnight (in UTC), so adding the local hour gives the UTC time.
+        created = (self.start + dt.timedelta(days=day, hours=local_hour, seconds=rnd.randrange(3600),
+                                             microseconds=rnd.randrange(1_000_000)))
+        channel = rnd.choices(channels, channel_w)[0]
+        queue = rnd.choice(self.queue_ids)
+        customer = rnd.choice(self.customer_ids) if rnd.random() < 0.8 else None
+        abandoned = channel == "phone" and rnd.random() < 0.06
+        agent = None if abandoned else rnd.choice(self.agent_ids)
+        resolved_at = None
+        if agent is not None and rnd.random() < 0.88:
+            # Handling time: mostly minutes, a tail of hours and days.
+            resolved_at = created + dt.timedelta(seconds=min(rnd.lognormvariate(7.3, 1.6), 20 * 86400))
+        status = "resolved" if resolved_at else ("abandoned" if abandoned else "in_progress")
+        tickets.append((tid, f"B{tid:07d}", channel, status, customer, "", "", "", queue, agent, "ko", "", "",
+                        None, _ts(created), _ts(resolved_at)))
+        events.append((tid, "created", _ts(created), None, "{}"))
+        wait = rnd.expovariate(1 / 25.0)
+        if channel == "phone":
+            answered = None if abandoned else created + dt.timedelta(seconds=wait)
+            ended = created + dt.timedelta(seconds=wait) if abandoned else \
+                answered + dt.timedelta(seconds=rnd.expovariate(1 / 240.0))
+            calls.append((f"bench-{tid}", tid, "", "", "1600", queue, agent, _ts(created), _ts(created),
+                          _ts(answered), _ts(ended), "abandoned" if abandoned else "answered", wait, ""))
+            if abandoned:
+                events.append((tid, "abandoned", _ts(ended), None, "{}"))
+            else:
+                events.append((tid, "answered", _ts(answered), agent, "{}"))
+        if agent is not None and rnd.random() < 0.03:
+            events.append((tid, "moved", _ts(created + dt.timedelta(seconds=wait + 1)), None, "{}"))
+        if resolved_at is not None:
+            by = agent if rnd.random() < 0.95 else rnd.choice(self.agent_ids)
+            events.append((tid, "resolved", _ts(resolved_at), by, "{}"))
+            if rnd.random() < 0.3:
+                rating = rnd.choices((1, 2, 3, 4, 5), (3, 5, 15, 37, 40))[0]
+                surveys.append((tid, "answered", "sms", rating, "", None, _ts(resolved_at)))
+
+
+# --------------------------------------------------------------------------- loading
+
+def _reference_rows(engine) -> tuple[list[int], list[int], list[int]]:
+    """Sites, queues, agents and customers through the ORM-free Core: small."""
+    from sqlalchemy import insert, select
+
+    from db.models import Customer, Queue, Site, User
+    with engine.begin() as c:
+        c.execute(insert(Site), [{"code": "SEL", "name": "Seoul HQ"}, {"code": "BSN", "name": "Busan centre"}])
+        sites = list(c.execute(select(Site.id).order_by(Site.id)).scalars())
+        c.execute(insert(Queue), [{"name": q, "title": q, "title_en": q, "site_id": sites[i % 2]}
+                                  for i, q in enumerate(QUEUES)])
+        c.execute(insert(User), [{"username": f"bench{i}", "display_name": f"Bench agent {i:02d}",
+                                  "password_hash": "x", "role": "agent", "site_id": sites[i % 2]}
+                                 for i in range(N_AGENTS)])
+        c.execute(insert(Customer), [{"pin": f"7{i:06d}", "name": f"Customer {i}"} for i in range(N_CUSTOMERS)])
+        queues = list(c.execute(select(Queue.id).order_by(Queue.id)).scalars())
+        agents = list(c.execute(select(User.id).order_by(User.id)).scalars())
+        customers = list(c.execute(select(Customer.id).order_by(Customer.id)).scalars())
+    return queues, agents, customers
+
+
+def _insert_sql(table: str, cols: tuple[str, ...], style: str) -> str:
+    marks = ", ".join("?" if style == "qmark" else "%s" for _ in cols)
+    return f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks})"
+
+
+def load_sqlite(engine, gen: Generator) -> None:
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        for tickets, events, calls, surveys in gen.chunks():
+            cur.executemany(_insert_sql("tickets", TICKET_COLS, "qmark"), tickets)
+            cur.executemany(_insert_sql("ticket_events", EVENT_COLS, "qmark"), events)
+            cur.executemany(_insert_sql("call_records", CALL_COLS, "qmark"), calls)
+            cur.executemany(_insert_sql("surveys", SURVEY_COLS, "qmark"), surveys)
+            raw.commit()
+        cur.execute("ANALYZE")
+        raw.commit()
+    finally:
+        raw.close()
+
+
+def load_postgres(engine, gen: Generator) -> None:
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        for tickets, events, calls, surveys in gen.chunks():
+            for table, cols, rows in (("tickets", TICKET_COLS, tickets), ("ticket_events", EVENT_COLS, events),
+                                      ("call_records", CALL_COLS, calls), ("surveys", SURVEY_COLS, surveys)):
+                with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            raw.commit()
+        cur.execute("SELECT setval(pg_get_serial_sequence('tickets', 'id'), (SELECT max(id) FROM tickets))")
+        raw.commit()
+        driver = raw.driver_connection       # psycopg's own connection: VACUUM needs autocommit
+        driver.autocommit = True
+        driver.execute("VACUUM ANALYZE")
+        driver.autocommit = False
+    finally:
+        raw.close()
+
+
+def counts(engine) -> dict[str, int]:
+    from sqlalchemy import text
+    with engine.connect() as c:
+        return {t: c.execute(text(f"SELECT count(*) FROM {t}")).scalar()
+                for t in ("tickets", "ticket_events", "call_records", "surveys")}
+
+
+# --------------------------------------------------------------------------- timing
+
+def time_reports(analyzer: Analyzer, ranges: dict[str, tuple[dt.date, dt.date]], repeat: int
+                 ) -> tuple[dict[tuple[str, str], float], dict[tuple[str, str], dict]]:
+    """Median seconds per (report, range), and what each report returned."""
+    out, figures = {}, {}
+    for range_name, (first, last) in ranges.items():
+        period = analyzer.period(first, last)
+        for name in REPORTS:
+            times = []
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                report = analyzer.report(name, period, Scope())
+                times.append(time.perf_counter() - t0)
+            out[(name, range_name)] = statistics.median(times)
+            figures[(name, range_name)] = report.as_dict()
+            say(f"    {name:<24} {range_name:<14} {out[(name, range_name)]:.3f} s")
+    return out, figures
+
+
+def differences(a: dict, b: dict) -> list[str]:
+    """Reports whose figures differ between the two databases."""
+    return [f"{name} ({range_name})" for (name, range_name) in a if a[(name, range_name)] != b.get((name, range_name))]
+
+
+def build(label: str, url: str, gen_factory: Callable[[list, list, list], Generator],
+          loader: Callable) -> tuple[Any, dict[str, Any]]:
+    engine = make_engine({"url": url})
+    upgrade(engine)
+    queues, agents, customers = _reference_rows(engine)
+    t0 = time.perf_counter()
+    loader(engine, gen_factory(queues, agents, customers))
+    load_s = time.perf_counter() - t0
+    info = {"load_s": load_s, "rows": counts(engine)}
+    say(f"  {label}: loaded in {load_s:.0f} s: {info['rows']}")
+    return engine, info
+
+
+# --------------------------------------------------------------------------- report
+
+HEADER = ["report", "period", "SQLite s", "PostgreSQL s", "≤ 1 s"]
+
+
+def table_rows(results: dict[str, dict], ranges: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for range_name in ranges:
+        for name in REPORTS:
+            cells = []
+            met = True
+            for db in ("sqlite", "postgresql"):
+                t = results.get(db, {}).get((name, range_name))
+                cells.append("—" if t is None else f"{t:.3f}")
+                met = met and (t is None or t <= TARGET_S)
+            rows.append([name, range_name, *cells, "yes" if met else "**no**"])
+    return rows
+
+
+def render_section(results, infos, ranges, args, info, command, started, duration, load, pg_note) -> str:
+    rows = table_rows(results, ranges)
+    over = [r for r in rows if r[-1] != "yes"]
+    sizes = next(iter(infos.values()))["rows"] if infos else {}
+    lines = [
+        BEGIN,
+        "## Analyzer reports on 1 million tickets (`bench/analyzer.py`)",
+        "",
+        "Written by `bench/analyzer.py`; do not edit by hand between the markers (the next run replaces it).",
+        "",
+        f"- **Date:** {started.strftime('%Y-%m-%d %H:%M UTC')} (run took {duration:.0f} s)",
+        f"- **Machine:** {info['nproc']} CPUs (`nproc`), {info['cpu']}, {info['memory']} RAM; {info['os']}; "
+        f"Python {info['python']}",
+        f"- **Load average** (1, 5, 15 min) at the start: {load['start']}, at the end: {load['end']} "
+        "(anything else running on the machine shows here)",
+        f"- **Command:** `{command}`",
+        f"- **Data:** {sizes.get('tickets', 0):,} tickets over {args.days} days, {sizes.get('ticket_events', 0):,} "
+        f"history events, {sizes.get('call_records', 0):,} call records, {sizes.get('surveys', 0):,} answered "
+        f"surveys; {N_AGENTS} agents, {N_CUSTOMERS:,} customers, {len(QUEUES)} queues on 2 sites.  Load time: "
+        + ", ".join(f"{db} {i['load_s']:.0f} s" for db, i in infos.items())
+        + " (SQLite: executemany on the DB-API cursor; PostgreSQL: COPY; the report indexes of migration "
+        "a5e1c0f3b7d2 in place, then ANALYZE).",
+        f"- **PostgreSQL:** {pg_note}",
+        f"- **Target:** ≤ {TARGET_S:g} s per report — "
+        + ("**met for every report and period**" if not over else
+           f"**not met for {len(over)} of {len(rows)}** (marked **no**)"),
+        "",
+        f"Median of {args.repeat} runs of each report through `cti.analyzer.Analyzer.report` (a new session each "
+        "time; all sites and queues), in the floor's time zone (Asia/Seoul).  *whole span*: every ticket; "
+        "*last 30 days*: the last 30 local days of the span, the size of a monthly report.",
+        "",
+        sp.md_table(HEADER, rows, left=2),
+        "",
+    ]
+    busy = _busy(load)
+    if busy:
+        lines += ["Notes:", "", f"- {busy}", ""]
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def _busy(load: dict[str, str]) -> str:
+    """A note when the machine was not quiet (load average above half its CPUs)."""
+    try:
+        worst = max(float(load[k].split()[0]) for k in ("start", "end"))
+    except (KeyError, ValueError, IndexError):
+        return ""
+    ncpu = os.cpu_count() or 1
+    if worst <= ncpu / 2:
+        return ""
+    return (f"the 1-minute load average reached {worst:.2f} on {ncpu} CPUs: other sessions were running on "
+            "the machine at the same time, so these times are longer than on a quiet machine.")
+
+
+# --------------------------------------------------------------------------- main
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--tickets", type=int, default=1_000_000, help="tickets to generate (default 1000000)")
+    p.add_argument("--days", type=int, default=365, help="days the tickets are spread over (default 365)")
+    p.add_argument("--repeat", type=int, default=3, help="runs per report; the median is kept (default 3)")
+    p.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    p.add_argument("--no-write", action="store_true", help=f"print only; do not update {DOC.relative_to(REPO)}")
+    return p.parse_args(argv)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    started = dt.datetime.now(dt.timezone.utc)
+    t_start = time.perf_counter()
+    load = {"start": sp.loadavg()}
+    work = Path(tempfile.mkdtemp(prefix="happycall-bench-analyzer-"))
+    work.chmod(0o711)   # PostgreSQL runs as its own user (when we are root) in work/postgres
+    try:
+        return run(args, started, t_start, load, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, started: dt.datetime, t_start: float, load: dict[str, str], work: Path) -> int:
+    # The span ends at a fixed local midnight (same data every run): whole local days.
+    end_day = dt.date(2026, 11, 1)
+    end_utc = dt.datetime.combine(end_day, dt.time()) - dt.timedelta(hours=9)
+    first_day = end_day - dt.timedelta(days=args.days)
+    ranges = {"whole span": (first_day, end_day - dt.timedelta(days=1)),
+              "last 30 days": (end_day - dt.timedelta(days=30), end_day - dt.timedelta(days=1))}
+
+    def gen_factory(queues, agents, customers):
+        return Generator(args.tickets, args.days, end_utc, queues, agents, customers)
+
+    results: dict[str, dict] = {}
+    infos: dict[str, dict] = {}
+    say(f"SQLite in {work}")
+    engine, infos["SQLite"] = build("SQLite", f"sqlite:///{work / 'bench.sqlite3'}", gen_factory, load_sqlite)
+    results["sqlite"], sqlite_figures = time_reports(Analyzer(make_session_factory(engine), TIMEZONE), ranges,
+                                                     args.repeat)
+    engine.dispose()
+
+    pg_note = "not measured (--no-postgres)"
+    if not args.no_postgres:
+        from support.pg_cluster import PgUnavailable, start_cluster
+        try:
+            cluster = start_cluster(work / "postgres")
+        except PgUnavailable as exc:
+            pg_note = f"not measured: {exc}"
+            say(f"PostgreSQL skipped: {exc}")
+        else:
+            try:
+                engine, infos["PostgreSQL"] = build("PostgreSQL", cluster.url, gen_factory, load_postgres)
+                with engine.connect() as c:
+                    from sqlalchemy import text
+                    version = c.execute(text("SHOW server_version")).scalar()
+                pg_note = (f"{version}, a throwaway cluster on 127.0.0.1 (default settings but fsync off), "
+                           "psycopg 3")
+                results["postgresql"], pg_figures = time_reports(Analyzer(make_session_factory(engine), TIMEZONE),
+                                                                 ranges, args.repeat)
+                diff = differences(sqlite_figures, pg_figures)
+                pg_note += ("; every report gave the same figures as SQLite" if not diff else
+                            "; figures differing from SQLite's: " + ", ".join(diff))
+                say(pg_note)
+                engine.dispose()
+            finally:
+                cluster.stop()
+
+    load["end"] = sp.loadavg()
+    rows = table_rows(results, ranges)
+    say()
+    say(sp.text_table(HEADER, rows))
+    command = "python bench/analyzer.py" + (" " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "")
+    section = render_section(results, infos, ranges, args, sp.machine(), command, started,
+                             time.perf_counter() - t_start, load, pg_note)
+    if not args.no_write:
+        sp.write_doc(section, DOC, BEGIN, END)
+        say(f"written to {DOC}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

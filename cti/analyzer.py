@@ -1,0 +1,528 @@
+"""The analyzer: help-desk reports over a date range, computed by SQL aggregates.
+
+Each report is one function ``report(session, period, scope) -> Report``: it
+builds one or two SQLAlchemy ``select``s with ``count``/``sum``/``avg``/
+``group_by``/``case`` and reads back a handful of grouped rows; no ticket is
+ever loaded into Python.  ``REPORTS`` lists them in page order: a new report
+(the 2nd-level ones once support groups exist) is one function and one entry.
+Definitions are in docs/analyzer.md; the essentials are repeated on each
+function.
+
+Period
+    ``Period.from_local_dates(first, last, timezone)``: from local midnight of
+    ``first`` to local midnight after ``last`` in the floor's time zone
+    (``[floor] timezone``, Asia/Seoul by default), converted to naive UTC
+    because the database stores naive UTC.  Filters are ``[start, end)``.
+    A ticket belongs to the period in which it was created (``created_at``).
+
+Local time of day
+    Hours of the day are local hours in the floor's time zone.  Neither SQLite
+    nor our schema knows time zones, so the UTC offset is applied by the query:
+    the period is cut into the spans in which the zone's offset is constant
+    (one span for Asia/Seoul, which has no daylight saving time; two or three
+    for a zone that changes to or from summer time within the period) and the
+    offset is a ``CASE`` over those spans.  SQLite shifts with
+    ``strftime('%H', t, '<n> seconds')``, PostgreSQL with ``t + n * interval
+    '1 second'``: the same numbers on both.
+
+Durations
+    Whole seconds between two timestamps, rounded half away from zero, from
+    exact microseconds: SQLite ``strftime('%s', <date and time>) * 1e6 +
+    <microsecond digits>``, PostgreSQL ``extract(epoch from b - a)`` (numeric).
+    Whole seconds keep bucket edges exact on both (a handling time of exactly
+    one hour is in the "<= 1 h" bucket everywhere; a wait of 20.5 s is 21 s).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Sequence
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (Float, Integer, String, and_, case, cast, func, literal_column, not_, or_, select,
+                        text)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
+
+from db.models import CallRecord, Queue, Survey, Ticket, TicketEvent, User
+from db.session import make_engine, make_session_factory
+
+MAX_DAYS = 400                 # longest period one request may ask for
+REPEAT_WINDOW_DAYS = 7         # a new ticket from the same customer this soon: not solved at first contact
+CHANNELS = ("phone", "email", "web", "onestop")
+RATINGS = (1, 2, 3, 4, 5)
+# History events that mean the ticket was not settled at the first contact: moved to
+# another queue, the caller hung up and had to be called back, or (issue 5 lifecycle)
+# escalated / assigned / transferred to someone else.
+NOT_FIRST_CONTACT_EVENTS = ("moved", "abandoned", "callback", "callback_reached", "escalated", "reassigned",
+                            "assigned", "transferred")
+# Events whose user handled the ticket: someone other than the ticket's agent here
+# means the first agent did not finish it.
+HANDLER_EVENTS = ("answered", "resolved")
+# Handling time buckets: (key, upper bound in seconds, inclusive); the last has no bound.
+HANDLING_BUCKETS: tuple[tuple[str, Optional[int]], ...] = (
+    ("le_15m", 15 * 60), ("le_1h", 3600), ("le_3h", 3 * 3600), ("le_8h", 8 * 3600), ("le_24h", 24 * 3600),
+    ("gt_24h", None))
+ALL = "all"                    # the total row's key
+
+
+class AnalyzerError(ValueError):
+    """A request the analyzer cannot answer (bad dates, unknown report)."""
+
+
+# ---- period and scope -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Span:
+    """[start, end) in naive UTC during which the zone is ``offset_s`` ahead of UTC."""
+    start: dt.datetime
+    end: dt.datetime
+    offset_s: int
+
+
+@dataclass(frozen=True)
+class Period:
+    first: dt.date              # local dates, both included
+    last: dt.date
+    timezone: str
+    start: dt.datetime          # naive UTC, included
+    end: dt.datetime            # naive UTC, excluded
+    spans: tuple[Span, ...]
+
+    @classmethod
+    def from_local_dates(cls, first: dt.date, last: dt.date, timezone: str) -> "Period":
+        if last < first:
+            raise AnalyzerError("the last day is before the first day")
+        if (last - first).days + 1 > MAX_DAYS:
+            raise AnalyzerError(f"a period may be at most {MAX_DAYS} days")
+        try:
+            zone = ZoneInfo(timezone)
+        except (KeyError, ValueError) as exc:
+            raise AnalyzerError(f"unknown time zone {timezone!r}") from exc
+        start = _utc(dt.datetime.combine(first, dt.time(), zone))
+        end = _utc(dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone))
+        return cls(first, last, timezone, start, end, offset_spans(zone, start, end))
+
+    def as_dict(self) -> dict[str, str]:
+        return {"from": self.first.isoformat(), "to": self.last.isoformat(), "timezone": self.timezone,
+                "start_utc": self.start.isoformat() + "Z", "end_utc": self.end.isoformat() + "Z"}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Optional filters: one site (the site of the ticket's / call's queue) and/or one queue."""
+    site_id: Optional[int] = None
+    queue_id: Optional[int] = None
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
+def _offset(zone: ZoneInfo, utc: dt.datetime) -> int:
+    return int(utc.replace(tzinfo=dt.timezone.utc).astimezone(zone).utcoffset().total_seconds())
+
+
+def offset_spans(zone: ZoneInfo, start: dt.datetime, end: dt.datetime) -> tuple[Span, ...]:
+    """Cut [start, end) (naive UTC) where the zone's UTC offset changes.  Looks a
+    day at a time, then to the quarter hour inside a day with a change (every
+    zone changes offset on a quarter hour)."""
+    current = _offset(zone, start)
+    changes: list[tuple[dt.datetime, int]] = [(start, current)]
+    day, quarter = dt.timedelta(days=1), dt.timedelta(minutes=15)
+    t = start
+    while t < end:
+        nxt = min(t + day, end)
+        if _offset(zone, nxt) != current:
+            q = t
+            while q < nxt:
+                q = min(q + quarter, nxt)
+                off = _offset(zone, q)
+                if off != current and q < end:
+                    changes.append((q, off))
+                    current = off
+        t = nxt
+    bounds = [c[0] for c in changes[1:]] + [end]
+    return tuple(Span(s, e, off) for (s, off), e in zip(changes, bounds))
+
+
+# ---- dialect-aware expressions ----------------------------------------------------------------
+class Sql:
+    """The few expressions that differ between SQLite and PostgreSQL."""
+
+    def __init__(self, dialect: str):
+        if dialect not in ("sqlite", "postgresql"):
+            raise AnalyzerError(f"the analyzer supports SQLite and PostgreSQL, not {dialect}")
+        self.dialect = dialect
+
+    def seconds_between(self, earlier, later) -> ColumnElement:
+        """Whole seconds from ``earlier`` to ``later``, rounded half away from zero
+        (float-typed for averages).  Both sides work in exact microseconds so an
+        edge case (a wait of exactly 20.5 s, or 20.4999 s) lands the same way."""
+        if self.dialect == "sqlite":
+            raw = (_sqlite_epoch_us(later) - _sqlite_epoch_us(earlier)) / 1000000.0
+        else:
+            raw = func.extract("epoch", later - earlier)       # numeric, exact to the microsecond
+        return cast(func.round(raw), Float)
+
+    def plus_days(self, column, days: int) -> ColumnElement:
+        if self.dialect == "sqlite":
+            # SQLAlchemy stores SQLite datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff'; strftime's %f
+            # gives milliseconds, so pad to the same text for the comparison.
+            return func.strftime("%Y-%m-%d %H:%M:%f", column, f"+{int(days)} days").concat("000")
+        return column + literal_column(f"INTERVAL '{int(days)} days'")
+
+    def local_hour(self, column, spans: Sequence[Span]) -> ColumnElement:
+        """The hour of day (0-23) of ``column`` in the floor's zone."""
+        offset = _offset_expression(column, spans)
+        if self.dialect == "sqlite":
+            return cast(func.strftime("%H", column, cast(offset, String).concat(" seconds")), Integer)
+        shifted = column + literal_column("INTERVAL '1 second'") * offset
+        return cast(func.extract("hour", shifted), Integer)
+
+    def local_date(self, column, spans: Sequence[Span]) -> ColumnElement:
+        """The day of ``column`` in the floor's zone, as 'YYYY-MM-DD' text."""
+        offset = _offset_expression(column, spans)
+        if self.dialect == "sqlite":
+            return func.date(column, cast(offset, String).concat(" seconds"))
+        shifted = column + literal_column("INTERVAL '1 second'") * offset
+        return func.to_char(shifted, "YYYY-MM-DD")
+
+
+def _sqlite_epoch_us(column) -> ColumnElement:
+    # SQLAlchemy stores 'YYYY-MM-DD HH:MM:SS.ffffff'.  julianday() would keep only
+    # milliseconds, as a float; whole seconds from strftime('%s') plus the
+    # microsecond digits are exact integers.
+    seconds = cast(func.strftime("%s", func.substr(column, 1, 19)), Integer)
+    return seconds * 1000000 + cast(func.substr(column, 21, 6), Integer)
+
+
+def _offset_expression(column, spans: Sequence[Span]) -> ColumnElement:
+    # Offsets are integers the analyzer computed: inlined, so a GROUP BY on the
+    # expression is the same text as the SELECT on PostgreSQL.
+    if len(spans) == 1:
+        return literal_column(str(int(spans[0].offset_s)), Integer)
+    whens = [(column < s.end, literal_column(str(int(s.offset_s)), Integer)) for s in spans[:-1]]
+    return case(*whens, else_=literal_column(str(int(spans[-1].offset_s)), Integer))
+
+
+# ---- report shape -----------------------------------------------------------------------------
+@dataclass
+class Report:
+    """Rows (dicts with the keys of ``columns``) and a few key figures."""
+    name: str
+    columns: tuple[str, ...]
+    rows: list[dict[str, Any]]
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "columns": list(self.columns), "rows": self.rows, "summary": self.summary}
+
+
+def _in_period(column, period: Period) -> ColumnElement:
+    return and_(column >= period.start, column < period.end)
+
+
+def _queue_filter(queue_column, scope: Scope) -> list[ColumnElement]:
+    conds = []
+    if scope.queue_id is not None:
+        conds.append(queue_column == scope.queue_id)
+    if scope.site_id is not None:
+        conds.append(queue_column.in_(select(Queue.id).where(Queue.site_id == scope.site_id)))
+    return conds
+
+
+def _tickets_where(period: Period, scope: Scope) -> list[ColumnElement]:
+    return [_in_period(Ticket.created_at, period), *_queue_filter(Ticket.queue_id, scope)]
+
+
+def _rate(part: int, whole: int) -> Optional[float]:
+    return round(part / whole, 4) if whole else None
+
+
+def _round(value, digits: int = 1) -> Optional[float]:
+    return None if value is None else round(float(value), digits)
+
+
+def _sql(s: Session) -> Sql:
+    return Sql(s.get_bind().dialect.name)
+
+
+# ---- reports ----------------------------------------------------------------------------------
+def first_call_resolution(s: Session, period: Period, scope: Scope) -> Report:
+    """Resolved tickets created in the period, per queue, and how many of them
+    were resolved at the first contact: (1) no history event in
+    NOT_FIRST_CONTACT_EVENTS (moved, abandoned and called back, escalated,
+    assigned, transferred); (2) nobody but the ticket's agent answered or
+    resolved it; (3) no other ticket from the same (identified) customer was
+    created within REPEAT_WINDOW_DAYS after it.  Rate = first-contact / resolved."""
+    sql = _sql(s)
+    other = aliased(Ticket)
+    # EXISTS (SELECT <an indexed column> ...), not SELECT *: SQLite then answers from
+    # the covering index without reading the rows.
+    passed_on = select(TicketEvent.ticket_id).where(
+        TicketEvent.ticket_id == Ticket.id,
+        or_(TicketEvent.kind.in_(NOT_FIRST_CONTACT_EVENTS),
+            and_(TicketEvent.kind.in_(HANDLER_EVENTS), TicketEvent.user_id.is_not(None),
+                 or_(Ticket.agent_id.is_(None), TicketEvent.user_id != Ticket.agent_id)))).exists()
+    came_back = select(other.id).where(
+        # created strictly later: never the ticket itself (so no id test, and the
+        # index on (customer_id, created_at) answers alone)
+        other.customer_id == Ticket.customer_id, other.created_at > Ticket.created_at,
+        other.created_at <= sql.plus_days(Ticket.created_at, REPEAT_WINDOW_DAYS)).exists()
+    first_contact = and_(not_(passed_on), or_(Ticket.customer_id.is_(None), not_(came_back)))
+    stmt = (select(Ticket.queue_id, func.count().label("resolved"),
+                   func.sum(case((first_contact, 1), else_=0)).label("first_contact"))
+            .where(*_tickets_where(period, scope), Ticket.resolved_at.is_not(None))
+            .group_by(Ticket.queue_id))
+    names = _queue_names(s)
+    rows = [{"queue": names.get(qid, ""), "resolved": n, "first_contact": int(fc or 0),
+             "rate": _rate(int(fc or 0), n)} for qid, n, fc in s.execute(stmt)]
+    rows.sort(key=lambda r: r["queue"])
+    resolved = sum(r["resolved"] for r in rows)
+    first = sum(r["first_contact"] for r in rows)
+    summary = {"resolved": resolved, "first_contact": first, "rate": _rate(first, resolved)}
+    return Report("first_call_resolution", ("queue", "resolved", "first_contact", "rate"), rows, summary)
+
+
+def intake_by_hour(s: Session, period: Period, scope: Scope) -> Report:
+    """Tickets created in the period by local hour of day (floor time zone) and
+    channel; every hour 0-23 and every known channel present, zeros included."""
+    hour = _sql(s).local_hour(Ticket.created_at, period.spans)
+    return _intake_by(s, period, scope, "intake_by_hour", "hour", hour, list(range(24)), int)
+
+
+def intake_by_day(s: Session, period: Period, scope: Scope) -> Report:
+    """Tickets created in the period by local day (floor time zone) and channel;
+    every day of the period and every known channel present, zeros included."""
+    day = _sql(s).local_date(Ticket.created_at, period.spans)
+    days = [(period.first + dt.timedelta(days=i)).isoformat() for i in range((period.last - period.first).days + 1)]
+    return _intake_by(s, period, scope, "intake_by_day", "day", day, days, lambda v: str(v)[:10])
+
+
+def _intake_by(s: Session, period: Period, scope: Scope, name: str, key: str, key_expr, keys: list,
+               normalize: Callable[[Any], Any]) -> Report:
+    """Ticket counts per (``key_expr``, channel), one row per value of ``keys``."""
+    inner = (select(key_expr.label("k"), Ticket.channel.label("channel"))
+             .where(*_tickets_where(period, scope)).subquery())
+    stmt = select(inner.c.k, inner.c.channel, func.count()).group_by(inner.c.k, inner.c.channel)
+    counts: dict[tuple[Any, str], int] = {}
+    channels = list(CHANNELS)
+    for value, channel, n in s.execute(stmt):
+        channel = channel or "unspecified"
+        counts[(normalize(value), channel)] = counts.get((normalize(value), channel), 0) + n
+        if channel not in channels:
+            channels.append(channel)
+    rows = []
+    for k in keys:
+        row: dict[str, Any] = {key: k}
+        row.update({c: counts.get((k, c), 0) for c in channels})
+        row["total"] = sum(row[c] for c in channels)
+        rows.append(row)
+    totals = {c: sum(r[c] for r in rows) for c in channels}
+    totals["total"] = sum(totals[c] for c in channels)
+    return Report(name, (key, *channels, "total"), rows, totals)
+
+
+def satisfaction(s: Session, period: Period, scope: Scope) -> Report:
+    """Answered surveys (rating set) of tickets created in the period: responses
+    per rating (1-5 always listed) with their share, and the average rating
+    (sum of rating x responses over the responses: from the grouped counts)."""
+    # Surveys are far fewer than tickets: read the surveys and look each ticket up
+    # by its key (EXISTS), rather than every ticket of the period and its survey.
+    of_period = select(Ticket.id).where(Ticket.id == Survey.ticket_id, *_tickets_where(period, scope)).exists()
+    stmt = (select(Survey.rating, func.count()).where(Survey.rating.is_not(None), of_period)
+            .group_by(Survey.rating))
+    counts = {int(r): n for r, n in s.execute(stmt)}
+    total = sum(counts.values())
+    average = sum(r * n for r, n in counts.items()) / total if total else None
+    rows = [{"rating": r, "responses": counts.get(r, 0), "share": _rate(counts.get(r, 0), total)}
+            for r in sorted(set(RATINGS) | set(counts))]
+    return Report("satisfaction", ("rating", "responses", "share"), rows,
+                  {"responses": total, "average": _round(average, 2)})
+
+
+def agents(s: Session, period: Period, scope: Scope) -> Report:
+    """Per agent (the ticket's agent): tickets taken (created in the period with
+    this agent), resolved, still open, average handling time of the resolved
+    ones (created -> resolved, s); calls answered (call records queued in the
+    period and answered by the agent) and their average talk time (answered ->
+    ended, s)."""
+    sql = _sql(s)
+    handling = sql.seconds_between(Ticket.created_at, Ticket.resolved_at)
+    resolved = Ticket.resolved_at.is_not(None)
+    ticket_stmt = (select(Ticket.agent_id, func.count(), func.sum(case((resolved, 1), else_=0)),
+                          func.avg(case((resolved, handling))))
+                   .where(*_tickets_where(period, scope), Ticket.agent_id.is_not(None))
+                   .group_by(Ticket.agent_id))
+    talk = sql.seconds_between(CallRecord.answered_at, CallRecord.ended_at)
+    call_stmt = (select(CallRecord.agent_id, func.count(), func.avg(case((CallRecord.ended_at.is_not(None), talk))))
+                 .where(_in_period(CallRecord.queued_at, period), CallRecord.answered_at.is_not(None),
+                        CallRecord.agent_id.is_not(None), *_queue_filter(CallRecord.queue_id, scope))
+                 .group_by(CallRecord.agent_id))
+    per: dict[int, dict[str, Any]] = {}
+
+    def row(agent_id: int) -> dict[str, Any]:
+        return per.setdefault(agent_id, {"taken": 0, "resolved": 0, "open": 0, "avg_handling_s": None,
+                                         "calls_answered": 0, "avg_talk_s": None})
+
+    for agent_id, taken, done, avg in s.execute(ticket_stmt):
+        r = row(agent_id)
+        r.update(taken=taken, resolved=int(done or 0), open=taken - int(done or 0), avg_handling_s=_round(avg))
+    for agent_id, calls, avg in s.execute(call_stmt):
+        row(agent_id).update(calls_answered=calls, avg_talk_s=_round(avg))
+    people = dict(s.execute(select(User.id, User.display_name).where(User.id.in_(list(per)))).all()) if per else {}
+    rows = [{"agent": people.get(aid, str(aid)), **vals} for aid, vals in per.items()]
+    rows.sort(key=lambda r: r["agent"])
+    return Report("agents", ("agent", "taken", "resolved", "open", "avg_handling_s", "calls_answered",
+                             "avg_talk_s"), rows,
+                  {"taken": sum(r["taken"] for r in rows), "resolved": sum(r["resolved"] for r in rows),
+                   "calls_answered": sum(r["calls_answered"] for r in rows)})
+
+
+def handling_time(s: Session, period: Period, scope: Scope) -> Report:
+    """Resolved tickets created in the period by handling time (created ->
+    resolved, whole seconds) in HANDLING_BUCKETS (upper bounds inclusive), with
+    count, average, longest and the median and 90th percentile (nearest rank:
+    the value at position ceil(p * n) in ascending order).
+
+    One statement: the handling times are numbered in order once
+    (``row_number() over (order by ...)``, which both databases have), and every
+    figure is an aggregate over that numbered list, so each ticket's time is
+    computed once and sorted once."""
+    seconds = _sql(s).seconds_between(Ticket.created_at, Ticket.resolved_at)
+    times = (select(seconds.label("s"))
+             .where(*_tickets_where(period, scope), Ticket.resolved_at.is_not(None)).subquery())
+    ranked = select(times.c.s, func.row_number().over(order_by=times.c.s).label("rn"),
+                    func.count().over().label("n")).subquery()
+    value, rn, n = ranked.c.s, ranked.c.rn, ranked.c.n
+    bucket_cols = []
+    lower = None
+    for key, bound in HANDLING_BUCKETS:
+        cond = []
+        if lower is not None:
+            cond.append(value > lower)
+        if bound is not None:
+            cond.append(value <= bound)
+        bucket_cols.append(func.sum(case((and_(*cond), 1), else_=0)).label(key))
+        lower = bound
+    stmt = select(func.count(), func.avg(value), func.max(value),
+                  func.max(case((rn == _ceil_rank(n, 500), value))),
+                  func.max(case((rn == _ceil_rank(n, 900), value))), *bucket_cols)
+    count, average, longest, p50, p90, *buckets = s.execute(stmt).one()
+    rows = [{"bucket": key, "tickets": int(b or 0), "share": _rate(int(b or 0), count)}
+            for (key, _), b in zip(HANDLING_BUCKETS, buckets)]
+    summary = {"resolved": count, "avg_s": _round(average), "max_s": _round(longest, 0),
+               "p50_s": _round(p50, 0), "p90_s": _round(p90, 0)}
+    return Report("handling_time", ("bucket", "tickets", "share"), rows, summary)
+
+
+def _ceil_rank(n, per_mille: int) -> ColumnElement:
+    """ceil(n * per_mille / 1000) in integer arithmetic (no float error)."""
+    return (n * per_mille + 999) // 1000
+
+
+def calls_by_queue(s: Session, period: Period, scope: Scope) -> Report:
+    """Inbound calls that reached a queue in the period (``queued_at``), per
+    queue: answered, abandoned (hung up before an agent answered), answered
+    within the queue's service level (wait <= its service_level_seconds),
+    average and longest wait of the answered ones (queued -> answered, s)."""
+    wait = _sql(s).seconds_between(CallRecord.queued_at, CallRecord.answered_at)
+    calls = _fenced(select(CallRecord.queue_id.label("queue_id"), CallRecord.answered_at.label("answered_at"),
+                           CallRecord.outcome.label("outcome"), wait.label("wait"),
+                           Queue.service_level_seconds.label("sl"))
+                    .select_from(CallRecord).outerjoin(Queue, Queue.id == CallRecord.queue_id)
+                    .where(_in_period(CallRecord.queued_at, period), *_queue_filter(CallRecord.queue_id, scope)))
+    answered = calls.c.answered_at.is_not(None)
+    stmt = (select(calls.c.queue_id, func.count(), func.sum(case((answered, 1), else_=0)),
+                   func.sum(case((and_(calls.c.answered_at.is_(None), calls.c.outcome == "abandoned"), 1), else_=0)),
+                   func.sum(case((and_(answered, calls.c.wait <= calls.c.sl), 1), else_=0)),
+                   func.avg(case((answered, calls.c.wait))), func.max(case((answered, calls.c.wait))))
+            .group_by(calls.c.queue_id))
+    names = _queue_names(s)
+    rows = []
+    for qid, n, ans, abandoned, within, avg, longest in s.execute(stmt):
+        rows.append({"queue": names.get(qid, ""), "calls": n, "answered": int(ans or 0),
+                     "abandoned": int(abandoned or 0), "within_sl": int(within or 0),
+                     "sl_share": _rate(int(within or 0), int(ans or 0) + int(abandoned or 0)),
+                     "avg_wait_s": _round(avg), "max_wait_s": _round(longest, 0)})
+    rows.sort(key=lambda r: r["queue"])
+    return Report("calls_by_queue", ("queue", "calls", "answered", "abandoned", "within_sl", "sl_share",
+                                     "avg_wait_s", "max_wait_s"), rows,
+                  {"calls": sum(r["calls"] for r in rows), "answered": sum(r["answered"] for r in rows),
+                   "abandoned": sum(r["abandoned"] for r in rows)})
+
+
+def _fenced(stmt):
+    """``stmt`` as a subquery the planner keeps as it is (``OFFSET 0``: SQLite
+    does not flatten it, PostgreSQL does not pull it up), so an expression it
+    computes (a wait) is computed once per row, not once per use outside."""
+    return stmt.offset(0).subquery()
+
+
+def _queue_names(s: Session) -> dict[Optional[int], str]:
+    return dict(s.execute(select(Queue.id, Queue.name)).all())
+
+
+ReportFunction = Callable[[Session, Period, Scope], Report]
+
+# Page order.  2nd-level intake, 2nd-level group satisfaction and causes and
+# resolutions need the support-group tables of the lifecycle work: each will be
+# one more function here.
+REPORTS: dict[str, ReportFunction] = {
+    "first_call_resolution": first_call_resolution,
+    "intake_by_hour": intake_by_hour,
+    "intake_by_day": intake_by_day,
+    "satisfaction": satisfaction,
+    "agents": agents,
+    "handling_time": handling_time,
+    "calls_by_queue": calls_by_queue,
+}
+
+
+class Analyzer:
+    """Runs the reports for the desktop (or any front end) on its own sessions."""
+
+    def __init__(self, session_factory: sessionmaker, timezone: str = "Asia/Seoul",
+                 engine: Optional[Engine] = None):
+        self._sessions = session_factory
+        self.timezone = timezone
+        self._engine = engine            # owned (from_config): disposed by close()
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Analyzer":
+        """An analyzer with a database engine of its own that only reads: a
+        report over a year of tickets may take seconds, and on SQLite the
+        services' engine lets one transaction at a time in (db.session), so the
+        reports must not run there while calls are being written."""
+        engine = make_engine(config["database"], serialize_transactions=False)
+        return cls(make_session_factory(engine), config["floor"]["timezone"], engine=engine)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+    def period(self, first: dt.date, last: dt.date) -> Period:
+        return Period.from_local_dates(first, last, self.timezone)
+
+    def report(self, name: str, period: Period, scope: Scope = Scope()) -> Report:
+        try:
+            function = REPORTS[name]
+        except KeyError:
+            raise AnalyzerError(f"unknown report {name!r}") from None
+        with self._sessions() as s:
+            _tune(s)
+            return function(s, period, scope)
+
+    def all_reports(self, period: Period, scope: Scope = Scope()) -> dict[str, Report]:
+        with self._sessions() as s:
+            _tune(s)
+            return {name: function(s, period, scope) for name, function in REPORTS.items()}
+
+
+def _tune(s: Session) -> None:
+    """PostgreSQL's JIT compiles these short aggregates for ~0.2 s before running
+    them in less (measured on 200 000 tickets): off for the analyzer's own
+    transaction only."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(text("SET LOCAL jit = off"))

@@ -1,0 +1,252 @@
+"""Analyzer reports against hand-computed figures of the fixed data set
+(tests/support/analyzer_data.py), on SQLite and on PostgreSQL when a throwaway
+cluster can be started."""
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect
+
+from cti.analyzer import (REPORTS, Analyzer, AnalyzerError, Period, Scope, first_call_resolution, intake_by_hour,
+                          offset_spans)
+from db.migrate import upgrade
+from db.session import make_engine, make_session_factory
+from support import analyzer_data as data
+from support.pg_cluster import PgUnavailable, start_cluster
+
+SEOUL = "Asia/Seoul"
+
+
+@pytest.fixture(scope="module")
+def pg_url():
+    base = Path(tempfile.mkdtemp(prefix="happycall-pg-"))
+    try:
+        cluster = start_cluster(base)
+    except PgUnavailable as exc:
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.skip(f"PostgreSQL not available: {exc}")
+    yield cluster.url
+    cluster.stop()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def loaded(request, tmp_path_factory):
+    """(analyzer, ids of the named rows) on a migrated database holding the data set."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('analyzer') / 'a.sqlite3'}"
+    else:
+        url = request.getfixturevalue("pg_url")
+    engine = make_engine({"url": url})
+    upgrade(engine)
+    sessions = make_session_factory(engine)
+    ids = data.load(sessions)
+    yield Analyzer(sessions, SEOUL), ids
+    engine.dispose()
+
+
+@pytest.fixture
+def analyzer(loaded):
+    return loaded[0]
+
+
+@pytest.fixture
+def ids(loaded):
+    return loaded[1]
+
+
+@pytest.fixture
+def period(analyzer):
+    return analyzer.period(data.FIRST_DAY, data.LAST_DAY)
+
+
+# ---- period ---------------------------------------------------------------------------------------
+def test_period_is_local_midnight_to_midnight_in_utc():
+    p = Period.from_local_dates(dt.date(2026, 11, 2), dt.date(2026, 11, 3), SEOUL)
+    assert (p.start, p.end) == (dt.datetime(2026, 11, 1, 15), dt.datetime(2026, 11, 3, 15))
+    assert [(s.start, s.end, s.offset_s) for s in p.spans] == [(p.start, p.end, 9 * 3600)]
+
+
+def test_period_across_the_end_of_summer_time_has_two_offsets():
+    from zoneinfo import ZoneInfo
+    # New York leaves summer time on 2026-11-01 at 02:00 EDT = 06:00 UTC.
+    p = Period.from_local_dates(dt.date(2026, 10, 31), dt.date(2026, 11, 1), "America/New_York")
+    assert p.start == dt.datetime(2026, 10, 31, 4) and p.end == dt.datetime(2026, 11, 2, 5)
+    assert [(s.start, s.end, s.offset_s) for s in p.spans] == [
+        (dt.datetime(2026, 10, 31, 4), dt.datetime(2026, 11, 1, 6), -4 * 3600),
+        (dt.datetime(2026, 11, 1, 6), dt.datetime(2026, 11, 2, 5), -5 * 3600)]
+    assert offset_spans(ZoneInfo("UTC"), p.start, p.end)[0].offset_s == 0
+
+
+@pytest.mark.parametrize("first,last,zone,message", [
+    (dt.date(2026, 11, 3), dt.date(2026, 11, 2), SEOUL, "before the first"),
+    (dt.date(2025, 1, 1), dt.date(2026, 11, 2), SEOUL, "at most"),
+    (dt.date(2026, 11, 2), dt.date(2026, 11, 2), "Mars/Olympus", "time zone"),
+])
+def test_bad_periods_are_refused_clearly(first, last, zone, message):
+    with pytest.raises(AnalyzerError, match=message):
+        Period.from_local_dates(first, last, zone)
+
+
+def test_unknown_report_is_refused(analyzer, period):
+    with pytest.raises(AnalyzerError, match="unknown report"):
+        analyzer.report("nope", period)
+
+
+def test_migration_adds_the_report_indexes(analyzer):
+    insp = inspect(analyzer._sessions.kw["bind"])
+    tickets = {i["name"] for i in insp.get_indexes("tickets")}
+    assert {"ix_tickets_report", "ix_tickets_customer_created"} <= tickets
+    assert "ix_ticket_events_ticket_kind" in {i["name"] for i in insp.get_indexes("ticket_events")}
+    assert "ix_call_records_report" in {i["name"] for i in insp.get_indexes("call_records")}
+    assert "ix_surveys_ticket_rating" in {i["name"] for i in insp.get_indexes("surveys")}
+
+
+# ---- figures (worked out by hand from analyzer_data) ----------------------------------------------
+def test_first_call_resolution(analyzer, period):
+    # Resolved in the period: T1 T2 T5 T6 (pc), T3 T4 (lan).  First contact: T1 (c1's next
+    # ticket 7 days + 1 s later) and T6 (caller unknown).  Not: T2 (c2 again after 2 h), T3
+    # (moved), T4 (answered by a1, resolved by a2), T5 (c4 again exactly 7 days later).
+    r = analyzer.report("first_call_resolution", period)
+    assert r.rows == [{"queue": "lan", "resolved": 2, "first_contact": 0, "rate": 0.0},
+                      {"queue": "pc", "resolved": 4, "first_contact": 2, "rate": 0.5}]
+    assert r.summary == {"resolved": 6, "first_contact": 2, "rate": 0.3333}
+
+
+def test_intake_by_hour_in_local_time(analyzer, period):
+    # Local hours: T5 0, T1 8, T6 9, T2 10 (email), T9 11, T3 12, T10 19, T4 23 (web).
+    r = analyzer.report("intake_by_hour", period)
+    assert len(r.rows) == 24 and [row["hour"] for row in r.rows] == list(range(24))
+    nonzero = {row["hour"]: {k: v for k, v in row.items() if k != "hour" and v}
+               for row in r.rows if row["total"]}
+    assert nonzero == {0: {"phone": 1, "total": 1}, 8: {"phone": 1, "total": 1}, 9: {"phone": 1, "total": 1},
+                       10: {"email": 1, "total": 1}, 11: {"phone": 1, "total": 1}, 12: {"phone": 1, "total": 1},
+                       19: {"phone": 1, "total": 1}, 23: {"web": 1, "total": 1}}
+    assert r.summary == {"phone": 6, "email": 1, "web": 1, "onestop": 0, "total": 8}
+    assert r.columns == ("hour", "phone", "email", "web", "onestop", "total")
+
+
+def test_intake_by_day_in_local_days(analyzer, period):
+    # Local 11-02: T1 08:30, T2 10:00 (email), T3 12:00, T4 23:59:59 (web).  Local 11-03: T5 00:00,
+    # T6, T9, T10.  (In UTC, T5 is still on 11-02 and T1 on 11-01.)
+    r = analyzer.report("intake_by_day", period)
+    assert r.rows == [{"day": "2026-11-02", "phone": 2, "email": 1, "web": 1, "onestop": 0, "total": 4},
+                      {"day": "2026-11-03", "phone": 4, "email": 0, "web": 0, "onestop": 0, "total": 4}]
+    assert r.summary["total"] == 8
+
+
+def test_satisfaction(analyzer, period):
+    # Answered surveys of tickets in the period: T1 5, T2 4, T3 2, T5 5 (T6 unanswered, T11 outside).
+    r = analyzer.report("satisfaction", period)
+    assert r.rows == [{"rating": 1, "responses": 0, "share": 0.0}, {"rating": 2, "responses": 1, "share": 0.25},
+                      {"rating": 3, "responses": 0, "share": 0.0}, {"rating": 4, "responses": 1, "share": 0.25},
+                      {"rating": 5, "responses": 2, "share": 0.5}]
+    assert r.summary == {"responses": 4, "average": 4.0}
+
+
+def test_agents(analyzer, period):
+    # a1: T1 T2 T5 T6 resolved (1800, 3600, 600, 18000 s -> 6000), T9 open; calls C1 C3 C4 C5,
+    # talk 300, 120, 60 (C5 still on) -> 160.  a2: T3 T4 (10800, 86400 -> 48600); call C2 talk 600.
+    r = analyzer.report("agents", period)
+    assert r.rows == [
+        {"agent": "Agent One", "taken": 5, "resolved": 4, "open": 1, "avg_handling_s": 6000.0, "calls_answered": 4,
+         "avg_talk_s": 160.0},
+        {"agent": "Agent Two", "taken": 2, "resolved": 2, "open": 0, "avg_handling_s": 48600.0, "calls_answered": 1,
+         "avg_talk_s": 600.0}]
+    assert r.summary == {"taken": 7, "resolved": 6, "calls_answered": 5}
+
+
+def test_handling_time(analyzer, period):
+    # 600 | 1800, 3600 (exactly 1 h) | 10800 (exactly 3 h) | 18000 | 86400 (exactly 24 h)
+    r = analyzer.report("handling_time", period)
+    assert [(row["bucket"], row["tickets"]) for row in r.rows] == [
+        ("le_15m", 1), ("le_1h", 2), ("le_3h", 1), ("le_8h", 1), ("le_24h", 1), ("gt_24h", 0)]
+    assert r.rows[1]["share"] == 0.3333
+    # sorted: 600 1800 3600 10800 18000 86400; nearest rank ceil(.5*6)=3 -> 3600, ceil(.9*6)=6 -> 86400
+    assert r.summary == {"resolved": 6, "avg_s": 20200.0, "max_s": 86400.0, "p50_s": 3600.0, "p90_s": 86400.0}
+
+
+def test_calls_by_queue(analyzer, period):
+    # pc: C1 C3 C4 C5 answered, waits 10 20 6 30; within SL 20: C1 C3 C4.  lan: C2 answered
+    # after 40 s (SL 30), C6 abandoned.  C7 is before the period.
+    r = analyzer.report("calls_by_queue", period)
+    assert r.rows == [
+        {"queue": "lan", "calls": 2, "answered": 1, "abandoned": 1, "within_sl": 0, "sl_share": 0.0,
+         "avg_wait_s": 40.0, "max_wait_s": 40.0},
+        {"queue": "pc", "calls": 4, "answered": 4, "abandoned": 0, "within_sl": 3, "sl_share": 0.75,
+         "avg_wait_s": 16.5, "max_wait_s": 30.0}]
+    assert r.summary == {"calls": 6, "answered": 5, "abandoned": 1}
+
+
+# ---- scope ---------------------------------------------------------------------------------------
+def test_site_and_queue_filters(analyzer, period, ids):
+    site_a = Scope(site_id=ids["site_a"])
+    assert analyzer.report("first_call_resolution", period, site_a).summary == {
+        "resolved": 4, "first_contact": 2, "rate": 0.5}
+    assert analyzer.report("intake_by_hour", period, site_a).summary["total"] == 5       # T1 T2 T5 T6 T9
+    lan = Scope(queue_id=ids["lan"])
+    # T3 10800 s, T4 86400 s: median = rank ceil(.5*2)=1, 90th percentile = rank ceil(.9*2)=2
+    assert analyzer.report("handling_time", period, lan).summary == {
+        "resolved": 2, "avg_s": 48600.0, "max_s": 86400.0, "p50_s": 10800.0, "p90_s": 86400.0}
+    assert [r["agent"] for r in analyzer.report("agents", period, lan).rows] == ["Agent Two"]
+    assert analyzer.report("calls_by_queue", period, lan).summary == {"calls": 2, "answered": 1, "abandoned": 1}
+    nothing = Scope(site_id=ids["site_a"], queue_id=ids["lan"])
+    assert analyzer.report("satisfaction", period, nothing).summary == {"responses": 0, "average": None}
+
+
+def test_one_day_period(analyzer):
+    # Local 2026-11-03 only: T5 T6 T9 T10 created; T5 T6 resolved, both a1.
+    day = analyzer.period(dt.date(2026, 11, 3), dt.date(2026, 11, 3))
+    assert analyzer.report("intake_by_hour", day).summary["total"] == 4
+    assert analyzer.report("first_call_resolution", day).summary == {"resolved": 2, "first_contact": 1, "rate": 0.5}
+
+
+def test_hours_across_a_summer_time_change(loaded):
+    # New York, local 2026-10-31 .. 11-01 = UTC [10-31 04:00, 11-02 05:00); summer time ends
+    # 11-01 06:00 UTC.  T13 05:30 UTC = 01:30 EDT, T14 06:30 UTC = 01:30 EST, T11 14:59:59 UTC =
+    # 09:59:59 EST, T1 23:30 UTC = 18:30 EST, T2 11-02 01:00 UTC = 20:00 EST, T3 03:00 UTC =
+    # 22:00 EST.  (One fixed offset, EDT, would give 1, 2, 10, 19, 21, 23.)
+    analyzer = Analyzer(loaded[0]._sessions, "America/New_York")
+    p = analyzer.period(dt.date(2026, 10, 31), dt.date(2026, 11, 1))
+    r = analyzer.report("intake_by_hour", p)
+    assert {row["hour"]: row["total"] for row in r.rows if row["total"]} == {1: 2, 9: 1, 18: 1, 20: 1, 22: 1}
+
+
+@pytest.mark.parametrize("later,seconds", [
+    (dt.datetime(2026, 11, 2, 9, 0, 20, 500000), 21.0),       # exactly half: away from zero
+    (dt.datetime(2026, 11, 2, 9, 0, 20, 499999), 20.0),
+    (dt.datetime(2026, 11, 2, 9, 0, 20, 500500), 21.0),       # half a millisecond past the half
+    (dt.datetime(2026, 11, 3, 9, 0, 0, 1), 86400.0),
+    (dt.datetime(2026, 11, 2, 9, 0, 0), 0.0),
+])
+def test_seconds_between_rounds_the_same_on_both_databases(loaded, later, seconds):
+    from sqlalchemy import literal, select
+    from sqlalchemy.types import DateTime
+
+    from cti.analyzer import Sql
+    earlier = dt.datetime(2026, 11, 2, 9, 0, 0)
+    with loaded[0]._sessions() as s:
+        sql = Sql(s.get_bind().dialect.name)
+        value = s.execute(select(sql.seconds_between(literal(earlier, DateTime()), literal(later, DateTime())))).scalar()
+    assert value == seconds
+
+
+def test_every_report_runs_on_an_empty_period(analyzer):
+    empty = analyzer.period(dt.date(2020, 1, 1), dt.date(2020, 1, 2))
+    reports = analyzer.all_reports(empty)
+    assert list(reports) == list(REPORTS)
+    assert [row["total"] for row in reports["intake_by_day"].rows] == [0, 0]
+    assert reports["first_call_resolution"].summary == {"resolved": 0, "first_contact": 0, "rate": None}
+    assert reports["handling_time"].summary["p50_s"] is None
+    assert reports["agents"].rows == [] and reports["calls_by_queue"].rows == []
+
+
+def test_report_functions_take_a_session(analyzer, period):
+    # The contract for the reports to come: (session, period, scope) -> Report.
+    with analyzer._sessions() as s:
+        assert first_call_resolution(s, period, Scope()).summary["resolved"] == 6
+        assert intake_by_hour(s, period, Scope()).summary["total"] == 8

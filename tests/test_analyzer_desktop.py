@@ -1,0 +1,205 @@
+"""The analyzer page and its CSV downloads over the Flask test client."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+
+import pytest
+
+from agent_desktop.analyzer import report_csv, safe_cell
+from cti.analyzer import Period, Report
+from support import analyzer_data as data
+from support.desktop import logged_in, make_stack
+
+RANGE = "from=2026-11-02&to=2026-11-03"
+
+
+@pytest.fixture
+def stack(tmp_path):
+    s = make_stack(tmp_path)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def loaded(stack):
+    ids = data.load(stack.sessions)
+    return stack, ids
+
+
+def reports_json(page: str) -> list[dict]:
+    return json.loads(re.search(r'<script type="application/json" id="analyzer-data">(.*?)</script>', page,
+                                re.S).group(1))
+
+
+def read_csv(response) -> list[list[str]]:
+    text = response.get_data().decode("utf-8-sig")
+    return list(csv.reader(io.StringIO(text)))
+
+
+# ---- access -------------------------------------------------------------------------------------
+def test_anonymous_goes_to_login(stack):
+    client = stack.app.test_client()
+    for url in ("/analyzer/", "/analyzer/agents.csv"):
+        response = client.get(url)
+        assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+
+
+@pytest.mark.parametrize("username,status", [("agent1", 403), ("trainee1", 403), ("super", 200), ("admin", 200)])
+def test_supervisors_and_admins_only(stack, username, status):
+    client = logged_in(stack, username)
+    assert client.get("/analyzer/").status_code == status
+    assert client.get(f"/analyzer/agents.csv?{RANGE}").status_code == status
+    nav = client.get("/").get_data(as_text=True) if username != "super" else ""
+    if username in ("agent1", "trainee1"):
+        assert 'id="nav-analyzer"' not in nav
+
+
+# ---- the page -----------------------------------------------------------------------------------
+def test_page_shows_every_report_with_the_figures(loaded):
+    stack, _ = loaded
+    page = logged_in(stack, "super").get(f"/analyzer/?{RANGE}").get_data(as_text=True)
+    assert 'id="nav-analyzer"' in page
+    reports = {r["name"]: r for r in reports_json(page)}
+    assert list(reports) == ["first_call_resolution", "intake_by_hour", "intake_by_day", "satisfaction",
+                             "agents", "handling_time", "calls_by_queue"]
+    fcr = {f["key"]: f["value"] for f in reports["first_call_resolution"]["summary"]}
+    assert fcr == {"resolved": 6, "first_contact": 2, "rate": 0.3333}
+    assert '<dd data-figure="rate">33.3%</dd>' in page
+    assert "Period: 2026-11-02 – 2026-11-03 (Asia/Seoul)" in page
+    # Queue names in the page's language (the seed's "pc" queue: "PC and laptops" in English).
+    assert [r["queue"] for r in reports["calls_by_queue"]["rows"]] == ["Network (LAN)", "PC and laptops"]
+    for name in reports:
+        assert f'href="/analyzer/{name}.csv?from=2026-11-02&amp;to=2026-11-03"' in page
+
+
+def test_page_in_korean(loaded):
+    stack, _ = loaded
+    page = logged_in(stack, "super", lang="ko").get(f"/analyzer/?{RANGE}").get_data(as_text=True)
+    assert "첫 통화 해결" in page and "CSV 내려받기" in page and "일별 접수" in page
+
+
+def test_filters_by_site_and_queue(loaded):
+    stack, ids = loaded
+    client = logged_in(stack, "admin")
+    page = client.get(f"/analyzer/?{RANGE}&site={ids['site_a']}").get_data(as_text=True)
+    intake = {r["name"]: r for r in reports_json(page)}["intake_by_hour"]
+    assert {f["key"]: f["value"] for f in intake["summary"]}["total"] == 5
+    assert f'href="/analyzer/agents.csv?from=2026-11-02&amp;to=2026-11-03&amp;site={ids["site_a"]}"' in page
+
+
+@pytest.mark.parametrize("query,message", [
+    ("from=2026-13-01&to=2026-11-03", "From: enter a date as YYYY-MM-DD."),
+    ("from=2026-11-03&to=yesterday", "To: enter a date as YYYY-MM-DD."),
+    ("from=2026-11-03&to=2026-11-02", "The last day is before the first day."),
+    ("from=2020-01-01&to=2026-11-02", "at most 400 days"),
+    ("from=2026-11-02&to=2026-11-03&site=99999", "Choose a site or queue from the list."),
+    ("from=2026-11-02&to=2026-11-03&queue=1%20OR%201=1", "Choose a site or queue from the list."),
+    ("from=2026-11-02&to=2026-11-03&site=%C2%B2", "Choose a site or queue from the list."),      # "²"
+])
+def test_bad_input_is_refused_with_a_reason(loaded, query, message):
+    stack, _ = loaded
+    client = logged_in(stack, "super")
+    response = client.get(f"/analyzer/?{query}")
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    assert reports_json(response.get_data(as_text=True)) == []
+    csv_response = client.get(f"/analyzer/agents.csv?{query}")
+    assert csv_response.status_code == 400 and message in csv_response.get_data(as_text=True)
+
+
+def test_typed_input_is_shown_back_escaped(loaded):
+    stack, _ = loaded
+    response = logged_in(stack, "super").get('/analyzer/?from="><script>alert(1)</script>&to=2026-11-03')
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "<script>alert(1)" not in page and "&#34;&gt;&lt;script&gt;" in page
+
+
+# ---- CSV ----------------------------------------------------------------------------------------
+def test_csv_download_of_a_report(loaded):
+    stack, _ = loaded
+    response = logged_in(stack, "super").get(f"/analyzer/agents.csv?{RANGE}")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="agents_2026-11-02_2026-11-03.csv"'
+    rows = read_csv(response)
+    assert rows[0] == ["Agent", "Tickets taken", "Resolved", "Still open", "Average handling time (s)",
+                       "Calls answered", "Average talk time (s)"]
+    assert rows[1] == ["Agent One", "5", "4", "1", "6000.0", "4", "160.0"]
+    assert rows[2] == ["Agent Two", "2", "2", "0", "48600.0", "1", "600.0"]
+    assert rows[3] == []
+    assert rows[4] == ["Period", "2026-11-02 – 2026-11-03", "Asia/Seoul"]
+
+
+def test_unknown_report_csv_is_404(loaded):
+    stack, _ = loaded
+    assert logged_in(stack, "super").get(f"/analyzer/nope.csv?{RANGE}").status_code == 404
+
+
+def test_csv_cells_never_become_formulas_and_are_quoted(loaded):
+    stack, _ = loaded
+    # An agent's display name is text someone typed: make it a formula with a comma and a quote.
+    from sqlalchemy import update
+    from db.models import User
+    with stack.sessions.begin() as s:
+        s.execute(update(User).where(User.username == "ana1").values(display_name='=HYPERLINK("x","y"),a'))
+        s.execute(update(User).where(User.username == "ana2").values(display_name="@SUM(A1)\n+1"))
+    response = logged_in(stack, "super").get(f"/analyzer/agents.csv?{RANGE}")
+    raw = response.get_data().decode("utf-8-sig")
+    assert '"\'=HYPERLINK(""x"",""y""),a"' in raw        # apostrophe, then RFC 4180 quoting
+    names = sorted(r[0] for r in read_csv(response)[1:3])
+    assert names == ["'=HYPERLINK(\"x\",\"y\"),a", "'@SUM(A1)\n+1"]
+
+
+@pytest.mark.parametrize("value,expected", [("=1+1", "'=1+1"), ("+82", "'+82"), ("-5", "'-5"), ("@x", "'@x"),
+                                            ("\tx", "'\tx"), ("ok", "ok"), (-5, -5), (0.5, 0.5), (None, "")])
+def test_safe_cell(value, expected):
+    assert safe_cell(value) == expected
+
+
+def test_report_csv_is_utf8_with_bom_and_crlf(stack):
+    with stack.app.test_request_context("/"):
+        body = report_csv(Report("satisfaction", ("rating", "responses", "share"),
+                                 [{"rating": 5, "responses": 2, "share": 0.5}], {"responses": 2, "average": 5.0}),
+                          {}, Period.from_local_dates(data.FIRST_DAY, data.LAST_DAY, "Asia/Seoul"))
+    # Korean is the default language; the labels are translated in the CSV too.
+    assert body == ("\ufeff평점,응답 수,비중\r\n5,2,0.5\r\n\r\n기간,2026-11-02 – 2026-11-03,Asia/Seoul\r\n"
+                    "응답 수,2\r\n평균 평점,5.0\r\n")
+
+
+def test_demo_history_fills_the_reports_once(stack):
+    from db.seed import seed_history
+    assert seed_history(stack.sessions, days=3, per_day=10, echo=lambda *_: None) == 30
+    assert seed_history(stack.sessions, days=3, per_day=10, echo=lambda *_: None) == 0     # idempotent
+    page = logged_in(stack, "super").get("/analyzer/").get_data(as_text=True)   # default: the last 7 days
+    intake = {r["name"]: r for r in reports_json(page)}["intake_by_hour"]
+    assert {f["key"]: f["value"] for f in intake["summary"]}["total"] == 30
+
+
+def test_a_long_report_does_not_hold_up_the_services_writes(stack):
+    """On SQLite the services' engine lets one transaction in at a time
+    (db.session); the analyzer reads through its own engine, so a report still
+    reading does not stop a call being written."""
+    import threading
+
+    from sqlalchemy import select
+
+    from agent_desktop.analyzer import EXTENSION_KEY
+    from db.models import Ticket
+
+    analyzer = stack.app.extensions[EXTENSION_KEY]
+    done = threading.Event()
+
+    def write():
+        with stack.sessions.begin() as s:
+            s.add(Ticket(incident_id="LOCK-1", channel="phone"))
+        done.set()
+
+    with analyzer._sessions() as reading:
+        reading.execute(select(Ticket.id)).all()          # a read transaction is open now
+        writer = threading.Thread(target=write)
+        writer.start()
+        assert done.wait(2.0), "the write waited for the analyzer's read"
+    writer.join()
