@@ -457,7 +457,8 @@ class AcdBench:
         rtp_start = free_port(count=n_rtp, even=True, low=30000, high=60000)
         ast_cfg = pbx_support.asterisk_config(root=str(root), rtp_start=rtp_start,
                                               rtp_end=rtp_start + n_rtp - 1)
-        config = load(environ={}, overrides={
+        # HAPPYCALL_* variables still apply (e.g. HAPPYCALL_IVR_DB_THREADS), under the bench's own settings.
+        config = load(environ={k: v for k, v in os.environ.items() if k.startswith("HAPPYCALL_")}, overrides={
             "data": {"dir": str(self.tmp / "data")},
             "asterisk": ast_cfg,
             "ivr": {"prompts_dir": str(pbx_support.test_prompts_dir())},

@@ -52,9 +52,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "pin_inter_digit_timeout": 5.0,
         "pin_length_max": 12,
         "prompts_dir": "",  # default <data.dir>/prompts
-        # Worker threads for the ARI application's database calls (they take turns
-        # on SQLite anyway; more threads only fight over the GIL under load).
-        "db_threads": 2,
+        # Worker threads for the ARI application's database calls (they take turns on
+        # SQLite anyway; anyio's default 40 only fight over the GIL under load, while 2
+        # queued the bus handlers that run after each transaction: bench/acd_load.py).
+        "db_threads": 8,
     },
     "asr": {
         # Speech analysis of the caller's description of the problem.

@@ -28,7 +28,8 @@ def database_runner(threads: int):
     most ``threads`` worker threads.  Transactions take turns anyway (one SQLite
     writer, see db/session.py); with anyio's default 40 threads a burst of calls had
     dozens of threads fight for the GIL while the one holding the transaction lock
-    waited its turn to run, and every transaction got slower."""
+    waited its turn to run.  Too few (2) queue the bus handlers that run in the same
+    thread after each transaction (desktop pushes, escalation timers)."""
     limiter = anyio.CapacityLimiter(max(1, int(threads)))
 
     async def run_sync(fn, *args, **kwargs):
