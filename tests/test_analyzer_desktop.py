@@ -11,16 +11,10 @@ import pytest
 from agent_desktop.analyzer import report_csv, safe_cell
 from cti.analyzer import Period, Report
 from support import analyzer_data as data
-from support.desktop import logged_in, make_stack
+from support.client_fixtures import stack  # noqa: F401 - pytest fixture
+from support.desktop import logged_in
 
 RANGE = "from=2026-11-02&to=2026-11-03"
-
-
-@pytest.fixture
-def stack(tmp_path):
-    s = make_stack(tmp_path)
-    yield s
-    s.close()
 
 
 @pytest.fixture
