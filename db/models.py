@@ -555,3 +555,10 @@ Index("ix_ticket_events_ticket_kind", TicketEvent.ticket_id, TicketEvent.kind, T
 Index("ix_call_records_report", CallRecord.queued_at, CallRecord.queue_id, CallRecord.agent_id,
       CallRecord.answered_at, CallRecord.ended_at, CallRecord.outcome)
 Index("ix_surveys_ticket_rating", Survey.ticket_id, Survey.rating)
+
+# --- Hot paths of calls and agents (indexes only) ---
+# Every agent going Ready looks for e-mail/web tickets waiting for an agent (intake), and
+# the fewest-calls strategy counts each agent's calls answered today: without these,
+# both read the whole table, once per call, holding the database's one writer slot.
+Index("ix_tickets_status_created", Ticket.status, Ticket.created_at)
+Index("ix_call_records_answered", CallRecord.answered_at, CallRecord.agent_id)
