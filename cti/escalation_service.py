@@ -341,7 +341,9 @@ class EscalationService:
                            rules.first_level_due_at(ticket.first_level_started_at, terms), now)
         else:
             self._cancel_jobs(s, ticket.id, rules.FIRST_LEVEL_JOB)
-        due = rules.progress_due_at(self._progress_reference(s, ticket), terms)
+        # Most tickets have no progress rule (severity 3/4 or none yet): then the
+        # reference (a query on the assignments) is not needed.
+        due = rules.progress_due_at(self._progress_reference(s, ticket), terms) if terms.progress else None
         if due is not None and not ticket.progress_overdue:
             self._schedule(s, ticket.id, rules.PROGRESS_JOB, due, now)
         else:
