@@ -24,6 +24,22 @@ class FakeClock:
         self.now += dt.timedelta(seconds=seconds)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def cheap_demo_password_hashes():
+    """Seeding hashes a password per demo account with werkzeug's default (scrypt,
+    ~0.1 s each): 1.5 s for every seeded test database, most of the unit suite's
+    time.  Tests seed with a cheap PBKDF2 instead; logins verify either kind."""
+    import functools
+
+    import db.seed
+    from werkzeug.security import generate_password_hash
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(db.seed, "generate_password_hash",
+                      functools.partial(generate_password_hash, method="pbkdf2:sha256:1000"))
+        yield
+
+
 @pytest.fixture
 def config(tmp_path):
     return load(environ={}, overrides={"data": {"dir": str(tmp_path / "data")}})
