@@ -20,8 +20,8 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import sessionmaker
 
 from agent_desktop import (analyzer, approvals, auth, consultations, desktop, errors, escalation, filters, floor,
-                           i18n, portal, security, sensitivity, sockets, supervisor, tickets, users, wallboard,
-                           wallboard_feed)
+                           i18n, portal, security, sensitivity, sockets, supervisor, survey_form, tickets, users,
+                           wallboard, wallboard_feed)
 from agent_desktop.context import EXTENSION_KEY, DesktopContext
 from agent_desktop.notifier import DesktopNotifier
 from cti.acd_service import AcdService
@@ -34,6 +34,7 @@ from cti.intake.service import IntakeService
 from cti.sensitivity import SensitivityService
 from cti.services import CallCenter
 from cti.supervision import SupervisorService
+from cti.surveys.service import SurveyService
 
 __all__ = ["create_app", "close_app", "DesktopNotifier"]
 
@@ -47,7 +48,8 @@ def create_app(config: dict[str, Any], call_center: CallCenter, session_factory:
                supervisor_service: SupervisorService | None = None,
                escalation_service: EscalationService | None = None,
                intake_service: IntakeService | None = None,
-               analyzer_service: Analyzer | None = None) -> Flask:
+               analyzer_service: Analyzer | None = None,
+               survey_service: SurveyService | None = None) -> Flask:
     """Build the desktop app from the merged configuration (``cti.config.load()``).
     ``sensitivity_service`` defaults to one on the same sessions and bus,
     ``floor_service`` (wallboard figures) to one on the same sessions.
@@ -58,7 +60,9 @@ def create_app(config: dict[str, Any], call_center: CallCenter, session_factory:
     ``escalation_service`` (docs/escalation.md) defaults to one the app builds
     on the same sessions and bus (and closes in ``close_app``).
     ``analyzer_service`` (the reports) defaults to one with its own read-only
-    database engine (``Analyzer.from_config``), closed by ``close_app``."""
+    database engine (``Analyzer.from_config``), closed by ``close_app``.
+    ``survey_service`` (docs/surveys.md) serves the survey e-mail's web form
+    (/survey/<link>); without it the form answers 503."""
     web = config["web"]
     app = Flask(__name__)
     app.config.update(
@@ -112,6 +116,8 @@ def create_app(config: dict[str, Any], call_center: CallCenter, session_factory:
     # Customer portal (no login) and one-stop approvals (docs/intake.md).
     portal.init_app(app, intake_service, config)
     app.register_blueprint(approvals.bp)
+    # The web inquiry form of the satisfaction survey (docs/surveys.md; no login, signed link).
+    survey_form.init_app(app, survey_service)
     # Wallboard and dashboard (docs/wallboard.md): pages, JSON and the live feed.
     wallboard_feed.init_app(app, socketio, bus, floor_service or FloorService(session_factory, config))
     app.register_blueprint(wallboard.bp)

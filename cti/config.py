@@ -125,6 +125,25 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "max_bytes": 10 * 1024 * 1024,
         "attachments_dir": "",        # default <data.dir>/attachments
     },
+    "surveys": {
+        # Satisfaction surveys (docs/surveys.md).
+        "enabled": True,               # run the survey runner (scheduling, fallback, resend)
+        "delay_minutes": 60.0,         # after a ticket is resolved: time for the customer to try the result
+        "lookback_hours": 72.0,        # only tickets resolved this recently get a survey (not all history)
+        "phone_first": True,           # call first; false: straight to e-mail / SMS
+        "call_guard_minutes": 10.0,    # a survey call that never reports back counts as failed
+        "reply_wait_hours": 48.0,      # messages unanswered this long: one resend, then closed "no reply"
+        "resends": 1,
+        "link_days": 7.0,              # the web form link expires after this
+        "form_url": "",                # public address of the form, e.g. https://help.example.com/survey;
+                                       # empty: http://<web.host>:<web.port>/survey
+        "call_dial": "PJSIP/{number}", # dial string for the survey call ({number}: digits, '+', '*', '#')
+        "call_caller_id": "1700",      # the survey line the customer sees
+        "call_ring_seconds": 30.0,
+        "incentive_ko": "커피 쿠폰",    # what a reply earns (in the messages)
+        "incentive_en": "a coffee coupon",
+        "poll_seconds": 5.0,
+    },
     "portal": {
         # The customer portal (/portal): web form and one-stop requests, no login.
         "enabled": True,
@@ -225,6 +244,8 @@ def _resolve_paths(config: dict) -> None:
         config["mail_intake"]["attachments_dir"] = str(data_dir / "attachments")
     if int(config["mail_intake"]["max_bytes"]) <= 0:
         raise ConfigError("mail_intake.max_bytes must be positive")
+    if not config["surveys"]["form_url"]:
+        config["surveys"]["form_url"] = f"http://{config['web']['host']}:{config['web']['port']}/survey"
     if not config["ivr"]["prompts_dir"]:
         config["ivr"]["prompts_dir"] = str(data_dir / "prompts")
     if config["asterisk"]["mode"] not in ("managed", "external"):

@@ -18,13 +18,14 @@ log = logging.getLogger(__name__)
 
 
 class TimerRunner:
-    def __init__(self, service, poll_seconds: float = 5.0, clock: Clock = utc_now):
+    def __init__(self, service, poll_seconds: float = 5.0, clock: Clock = utc_now, name: str = "escalation-timers"):
         self._service = service
         self._poll_s = max(0.05, float(poll_seconds))
         self._now = clock
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: Optional[threading.Thread] = None
+        self._name = name     # thread and log name: the survey runner reuses this class
         self.polls = 0
 
     @property
@@ -35,7 +36,7 @@ class TimerRunner:
         if self._thread is not None:
             return
         self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="escalation-timers", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         self._thread.start()
 
     def poke(self) -> None:
@@ -49,13 +50,13 @@ class TimerRunner:
         if thread is not None:
             thread.join(timeout)
             if thread.is_alive():  # pragma: no cover - a database call hanging for ages
-                log.warning("escalation timer runner did not stop within %.0f s", timeout)
+                log.warning("%s runner did not stop within %.0f s", self._name, timeout)
 
     def run_once(self) -> list:
         try:
             return self._service.run_due(self._now())
         except Exception:  # noqa: BLE001 - the next poll tries again; the timers stay pending
-            log.exception("escalation timers failed")
+            log.exception("%s failed", self._name)
             return []
         finally:
             self.polls += 1

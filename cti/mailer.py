@@ -18,7 +18,8 @@ MAX_SUBJECT = 200
 
 
 class Mailer(Protocol):
-    def send(self, to: str, subject: str, body: str) -> bool: ...
+    def send(self, to: str, subject: str, body: str, *, sender: str = "", sender_name: str = "HappyCall",
+             reply_to: str = "") -> bool: ...
 
 
 def _header_text(text: str) -> str:
@@ -26,11 +27,14 @@ def _header_text(text: str) -> str:
     return " ".join(str(text).split())[:MAX_SUBJECT]
 
 
-def build_message(sender: str, to: str, subject: str, body: str) -> EmailMessage:
+def build_message(sender: str, to: str, subject: str, body: str, sender_name: str = "HappyCall",
+                  reply_to: str = "") -> EmailMessage:
     msg = EmailMessage()
-    msg["From"] = formataddr(("HappyCall", sender))
+    msg["From"] = formataddr((_header_text(sender_name), _header_text(sender)))
     msg["To"] = _header_text(to)
     msg["Subject"] = _header_text(subject)
+    if reply_to:
+        msg["Reply-To"] = _header_text(reply_to)
     msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "localhost")
     msg.set_content(body)   # text/plain, UTF-8: Korean text goes through as it is
     return msg
@@ -40,7 +44,7 @@ class NullMailer:
     def __init__(self) -> None:
         self.sent = 0
 
-    def send(self, to: str, subject: str, body: str) -> bool:
+    def send(self, to: str, subject: str, body: str, **_sender) -> bool:
         log.info("no [mail] host configured: not sending %r to %s", _header_text(subject), _header_text(to))
         return False
 
@@ -63,12 +67,15 @@ class SmtpMailer:
         return cls(section["host"], int(section["port"]), section["sender"], starttls=bool(section["starttls"]),
                    user=section["user"], password=section["password"], timeout=float(section["timeout"]))
 
-    def send(self, to: str, subject: str, body: str) -> bool:
+    def send(self, to: str, subject: str, body: str, *, sender: str = "", sender_name: str = "HappyCall",
+             reply_to: str = "") -> bool:
+        """``sender``/``sender_name``: another From than ``[mail] sender`` (a service
+        centre sending its survey); ``reply_to``: where replies should go."""
         if not to or "@" not in to:
             log.info("no e-mail address: %r not sent", _header_text(subject))
             return False
         try:
-            msg = build_message(self.sender, to, subject, body)
+            msg = build_message(sender or self.sender, to, subject, body, sender_name, reply_to)
             with smtplib.SMTP(self.host, self.port, timeout=self._timeout) as smtp:
                 if self._starttls:
                     smtp.starttls()

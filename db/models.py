@@ -32,6 +32,9 @@ class ServiceArea(Base):
     name: Mapped[str] = mapped_column(String(200))
     centre_name: Mapped[str] = mapped_column(String(200), default="")
     centre_phone: Mapped[str] = mapped_column(String(64), default="")
+    # The service centre covering this area (issue 6: survey sender and reply routing).
+    centre_id: Mapped[Optional[int]] = mapped_column(ForeignKey("service_centres.id",
+                                                                name="fk_service_areas_centre_id"))
 
 
 class Customer(Base):
@@ -431,8 +434,14 @@ class Technician(Base):
 
 
 class Survey(Base):
+    """The satisfaction survey of one resolved ticket (issue 6, docs/surveys.md).
+    ``state`` is the step of cti/surveys/machine.py; ``due_at`` is when the runner
+    acts on it next (the persisted timer); ``channel`` the channel of the reply
+    that answered it; ``outcome`` why it ended (answered|no_reply|no_contact|unreachable)."""
     __tablename__ = "surveys"
     id: Mapped[int] = mapped_column(primary_key=True)
+    # One survey per ticket: the unique index makes "exactly once" hold also when
+    # two runners look at the same resolved ticket.
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
     state: Mapped[str] = mapped_column(String(16), default="scheduled")
     channel: Mapped[str] = mapped_column(String(16), default="")
@@ -440,15 +449,31 @@ class Survey(Base):
     reply_term: Mapped[str] = mapped_column(String(32), default="")
     scheduled_for: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    customer_id: Mapped[Optional[int]] = mapped_column(ForeignKey("customers.id", name="fk_surveys_customer_id"))
+    centre_id: Mapped[Optional[int]] = mapped_column(ForeignKey("service_centres.id",
+                                                                name="fk_surveys_centre_id"))
+    language: Mapped[str] = mapped_column(String(8), default="ko")
+    due_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    resends: Mapped[int] = mapped_column(Integer, default=0)
+    outcome: Mapped[str] = mapped_column(String(16), default="")
+    trouble_again: Mapped[Optional[bool]] = mapped_column(Boolean)
+    staff_kind: Mapped[Optional[bool]] = mapped_column(Boolean)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    comment_keywords: Mapped[list] = mapped_column(JSON, default=list)
+    answered_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    closed_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
 
 
 class Campaign(Base):
+    """An event or campaign running at the company; the running ones are appended
+    briefly to survey messages (``message`` Korean, ``message_en`` English)."""
     __tablename__ = "campaigns"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     message: Mapped[str] = mapped_column(Text, default="")
     starts_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
     ends_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    message_en: Mapped[str] = mapped_column(Text, default="")
 
 
 # --- Intake channels (issue 5): e-mail messages and attachments, one-stop requests ---
@@ -562,3 +587,84 @@ Index("ix_surveys_ticket_rating", Survey.ticket_id, Survey.rating)
 # both read the whole table, once per call, holding the database's one writer slot.
 Index("ix_tickets_status_created", Ticket.status, Ticket.created_at)
 Index("ix_call_records_answered", CallRecord.answered_at, CallRecord.agent_id)
+
+# --- Satisfaction surveys (issue 6, docs/surveys.md) ---
+
+class ServiceCentre(Base):
+    """A service centre: covers areas (``service_areas.centre_id``), sends the
+    survey messages of their customers (``email``, ``name``), answers survey
+    calls on ``reply_line`` (the ARS survey line) and has a person in charge who
+    gets dissatisfied replies; ``queue_id`` is the staff queue a customer who
+    wants a person is put in."""
+    __tablename__ = "service_centres"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
+    reply_line: Mapped[str] = mapped_column(String(64), default="")
+    person_in_charge_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    person_phone: Mapped[str] = mapped_column(String(64), default="")
+    person_email: Mapped[str] = mapped_column(String(254), default="")
+    queue_id: Mapped[Optional[int]] = mapped_column(ForeignKey("queues.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class SurveyAttempt(Base):
+    """One try to reach the customer: a phone call (outcome answered|busy|no_answer|
+    rejected|machine|failed) or a message (e-mail/SMS: sent|not_sent); ``round``
+    is 1 for the first messages, 2 for the resend."""
+    __tablename__ = "survey_attempts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(8))          # phone|email|sms
+    round: Mapped[int] = mapped_column(Integer, default=1)
+    address: Mapped[str] = mapped_column(String(254), default="")
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    outcome: Mapped[str] = mapped_column(String(16), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class SurveyToken(Base):
+    """A link to the web inquiry form: only the SHA-256 of the signed token is
+    kept; ``used_at`` makes it single-use, ``expires_at`` bounds it."""
+    __tablename__ = "survey_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    issued_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    used_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+
+
+class SurveyReply(Base):
+    """One reply on any channel (phone DTMF, e-mail, SMS, web form): the raw text
+    or keys, the parsed answers and the term it was classified as.  A reply equal
+    to an earlier one of the same survey (same channel and ``fingerprint``) is
+    kept with ``duplicate_of_id`` and changes nothing."""
+    __tablename__ = "survey_replies"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(8))          # phone|email|sms|web
+    raw: Mapped[str] = mapped_column(Text, default="")
+    answers: Mapped[dict] = mapped_column(JSON, default=dict)
+    term: Mapped[str] = mapped_column(String(32), default="")
+    fingerprint: Mapped[str] = mapped_column(String(64), default="")
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    duplicate_of_id: Mapped[Optional[int]] = mapped_column(ForeignKey("survey_replies.id"))
+    ticket_id: Mapped[Optional[int]] = mapped_column(ForeignKey("tickets.id"))   # ticket it opened
+
+
+class SurveyIncentive(Base):
+    """The incentive (coupon code) granted on a survey's first reply; unique per survey."""
+    __tablename__ = "survey_incentives"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"), unique=True)
+    reply_id: Mapped[Optional[int]] = mapped_column(ForeignKey("survey_replies.id"))
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    granted_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+Index("uq_surveys_ticket", Survey.ticket_id, unique=True)
+Index("ix_surveys_state_due", Survey.state, Survey.due_at)
+Index("ix_survey_replies_survey_fp", SurveyReply.survey_id, SurveyReply.channel, SurveyReply.fingerprint)

@@ -23,8 +23,8 @@ from werkzeug.security import generate_password_hash
 
 from cti import sensitivity
 from cti.clock import utc_now
-from db.models import (ApprovalLineStep, Customer, Queue, QueueMember, ServiceArea, Site, SlaRule, SupportGroup,
-                       SupportGroupMember, User)
+from db.models import (ApprovalLineStep, Campaign, Customer, Queue, QueueMember, ServiceArea, ServiceCentre, Site,
+                       SlaRule, SupportGroup, SupportGroupMember, User)
 
 SITES = [("SEL", "Seoul HQ"), ("BSN", "Busan centre")]
 
@@ -119,6 +119,7 @@ def seed(session_factory: sessionmaker, data_dir: str | os.PathLike,
         created.update(_support_groups(s, sites))
         s.flush()
         _approval_lines(s)
+        _service_centres(s)
     if counts["added"] or counts["versioned"]:
         echo(f"  sensitivity codes: {counts['added']} added, {counts['versioned']} new versions")
     if created:
@@ -222,6 +223,54 @@ def _approval_lines(s) -> None:
         for step, username in enumerate(approvers):
             user_id = s.scalar(select(User.id).where(User.username == username))
             s.add(ApprovalLineStep(kind=kind, step=step, approver_id=user_id))
+
+
+# --- Satisfaction surveys (issue 6, docs/surveys.md) ---
+
+SERVICE_CENTRES = [
+    # code, name (ko), name (en), sender e-mail, survey reply line, person in charge, their phone,
+    # staff queue, areas (code, name) it covers
+    ("SEL", "서울 서비스센터", "Seoul service centre", "seoul-centre@happycall.local", "1700", "super", "1090",
+     "helpdesk", [("SEL", "Seoul")]),
+    ("BSN", "부산 서비스센터", "Busan service centre", "busan-centre@happycall.local", "1701", "agent2", "1002",
+     "lan", [("BSN", "Busan")]),
+]
+
+# Demo customers living in another area than Seoul (the default of CUSTOMERS).
+CUSTOMER_AREAS = {"100200": "BSN"}
+
+CAMPAIGNS = [
+    ("Winter PC check-up", "12월 한 달간 PC 무료 점검 행사를 진행합니다.",
+     "Free PC check-ups all through December."),
+]
+
+
+def _service_centres(s) -> None:
+    """Service centres, the areas they cover, and a running campaign (existing rows are left alone)."""
+    for code, name, name_en, email, line, person, person_phone, queue, areas in SERVICE_CENTRES:
+        centre = s.scalar(select(ServiceCentre).where(ServiceCentre.code == code))
+        if centre is None:
+            centre = ServiceCentre(code=code, name=name, name_en=name_en, email=email, reply_line=line,
+                                   person_in_charge_id=s.scalar(select(User.id).where(User.username == person)),
+                                   person_phone=person_phone, person_email=f"{person}@example.com",
+                                   queue_id=s.scalar(select(Queue.id).where(Queue.name == queue)))
+            s.add(centre)
+            s.flush()
+        for area_code, area_name in areas:
+            area = s.scalar(select(ServiceArea).where(ServiceArea.code == area_code))
+            if area is None:
+                area = ServiceArea(code=area_code, name=area_name, centre_name=name_en, centre_phone=line)
+                s.add(area)
+                s.flush()
+                for pin, customer_area in CUSTOMER_AREAS.items():
+                    customer = s.scalar(select(Customer).where(Customer.pin == pin))
+                    if customer_area == area_code and customer is not None:
+                        customer.area_id = area.id
+            if area.centre_id is None:
+                area.centre_id = centre.id
+    for name, message, message_en in CAMPAIGNS:
+        if s.scalar(select(Campaign.id).where(Campaign.name == name)) is None:
+            s.add(Campaign(name=name, message=message, message_en=message_en))
 
 
 def _remember(data_dir: Path, created: dict[str, str]) -> None:

@@ -14,6 +14,7 @@ import anyio.to_thread
 from cti import events
 from cti.callbacks import PLACE_REQUESTED
 from cti.supervision import MONITOR_REQUESTED, MOVE_REQUESTED
+from cti.surveys.service import SURVEY_CALL
 from ivr.calls import CallRegistry
 from ivr.connection import AriSupervisor
 from ivr.dispatcher import QueueDispatcher
@@ -40,7 +41,7 @@ def database_runner(threads: int):
 class AriApplication:
     def __init__(self, config: dict, call_center: Any, bus: events.EventBus,
                  ari_url: str, ari_user: str, ari_password: str, speech: Any = None,
-                 acd: Any = None, callbacks: Any = None):
+                 acd: Any = None, callbacks: Any = None, surveys: Any = None):
         self._config = config
         self._cc = call_center
         self._bus = bus
@@ -48,6 +49,7 @@ class AriApplication:
         self._speech = speech
         self._acd = acd                # cti.acd_service.AcdService: several queues, wrap-up, max wait
         self._callbacks = callbacks    # cti.callbacks.CallbackService
+        self._surveys = surveys        # cti.surveys.service.SurveyService (survey calls)
         self._portal_cm = None
         self._portal: Optional[anyio.from_thread.BlockingPortal] = None
         self._main_future = None
@@ -70,6 +72,8 @@ class AriApplication:
                        self._bus.subscribe(PLACE_REQUESTED, self._on_place_callback),
                        self._bus.subscribe(MONITOR_REQUESTED, self._on_monitor),
                        self._bus.subscribe(MOVE_REQUESTED, self._on_move)]
+        if self._surveys is not None:
+            unsubscribe.append(self._bus.subscribe(SURVEY_CALL, self._on_survey_call))
         self._unsubscribe = lambda: [u() for u in unsubscribe]
 
     def stop(self) -> None:
@@ -125,7 +129,8 @@ class AriApplication:
                                               acd=self._acd, callbacks=self._callbacks,
                                               place_callback=place_callback if self._callbacks else None)
             handlers = StasisHandlers(cfg, self._cc, self.dispatcher, self.registry, live,
-                                      tg.start_soon, run_sync, speech=self._speech, callbacks=self._callbacks)
+                                      tg.start_soon, run_sync, speech=self._speech, callbacks=self._callbacks,
+                                      surveys=self._surveys)
             self._handlers = handlers
 
             async def connected(telephony) -> None:
@@ -186,6 +191,12 @@ class AriApplication:
         self._in_loop("monitoring", lambda: self._handlers.start_monitor(
             payload["channel_id"], payload["mode"], int(payload["supervisor_id"])))
 
+    def _on_survey_call(self, _topic: str, payload: dict) -> None:
+        """The survey runner wants a customer called (from its thread).  If the call
+        cannot be placed, the survey's call guard falls back to messages."""
+        survey_id = int(payload["survey_id"])
+        self._in_loop(f"survey call {survey_id}", lambda: self._handlers.place_survey_call(survey_id))
+
     def _on_move(self, _topic: str, payload: dict) -> None:
         self._in_loop("moving a call", lambda: self.dispatcher.move(payload["channel_id"], payload["queue"]))
 
@@ -206,5 +217,7 @@ class AriApplication:
 
 
 def load(config: dict, call_center: Any, bus: events.EventBus, ari_url: str, ari_user: str,
-         ari_password: str, speech: Any = None, acd: Any = None, callbacks: Any = None) -> AriApplication:
-    return AriApplication(config, call_center, bus, ari_url, ari_user, ari_password, speech, acd, callbacks)
+         ari_password: str, speech: Any = None, acd: Any = None, callbacks: Any = None,
+         surveys: Any = None) -> AriApplication:
+    return AriApplication(config, call_center, bus, ari_url, ari_user, ari_password, speech, acd, callbacks,
+                          surveys)

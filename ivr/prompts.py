@@ -83,6 +83,33 @@ PROMPTS: dict[str, dict[str, str]] = {
         "ko": "해피콜 헬프데스크입니다. 요청하신 전화입니다. 상담원을 연결합니다.",
         "en": "This is the HappyCall help desk calling you back. Connecting you to an agent.",
     },
+    # The satisfaction survey call (ivr/flows/survey.py, docs/surveys.md).
+    "survey_intro": {
+        "ko": "해피콜 헬프데스크입니다. 최근 처리해 드린 서비스에 대해 여쭙겠습니다. 상담원과 통화하시려면 언제든 0번을 눌러 주십시오.",
+        "en": "This is the HappyCall help desk with a few questions about the service we recently gave you. "
+              "To talk to a person at any time, press 0.",
+    },
+    "survey_q_rating": {
+        "ko": "서비스에 얼마나 만족하셨습니까? 매우 불만족은 1번, 매우 만족은 5번, 1번부터 5번 중에 눌러 주십시오.",
+        "en": "How satisfied are you with the service? Press 1 for very dissatisfied up to 5 for very satisfied.",
+    },
+    "survey_q_trouble": {
+        "ko": "같은 문제가 다시 발생했습니까? 예는 1번, 아니오는 2번을 눌러 주십시오.",
+        "en": "Did the trouble come back? For yes press 1, for no press 2.",
+    },
+    "survey_q_kind": {
+        "ko": "담당 직원은 친절했습니까? 예는 1번, 아니오는 2번을 눌러 주십시오.",
+        "en": "Was our agent or technician kind? For yes press 1, for no press 2.",
+    },
+    "survey_comment": {
+        "ko": "그 밖에 하실 말씀이 있으면 지금 말씀해 주십시오.",
+        "en": "If there is anything else you would like to tell us, please say it now.",
+    },
+    "survey_thanks": {
+        "ko": "응답해 주셔서 감사합니다. 감사의 뜻으로 드리는 쿠폰 번호를 메일이나 문자로 보내 드립니다. 안녕히 계십시오.",
+        "en": "Thank you for your answers. We send you a coupon code by e-mail or text message as our thanks. "
+              "Goodbye.",
+    },
     "technical_problem": {
         "ko": "죄송합니다. 기술적인 문제가 발생했습니다. 잠시 후 다시 전화해 주십시오.",
         "en": "We are sorry, a technical problem occurred. Please call again.",

@@ -1,7 +1,8 @@
 """ARI event handlers: what a channel entering or leaving the application means.
 
 StasisStart with args ``ars,<number>,<lang>`` is a customer on the ARS line;
-``agent,<caller channel>`` is an agent's phone answering an offered call.
+``agent,<caller channel>`` is an agent's phone answering an offered call;
+``survey,<id>`` a customer answering a survey call (ivr.flows.survey).
 Everything else about a channel goes to the call that owns it.
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ SUPPORTED_LANGUAGES = ("ko", "en")
 class StasisHandlers:
     def __init__(self, config: dict, call_center: Any, dispatcher, registry: CallRegistry,
                  telephony: Telephony, start_task: Callable[..., None], run_sync, speech: Any = None,
-                 callbacks: Any = None):
+                 callbacks: Any = None, surveys: Any = None):
         self._config = config
         self._cc = call_center
         self._dispatcher = dispatcher
@@ -34,11 +35,17 @@ class StasisHandlers:
         self._telephony = telephony  # a LiveTelephony shared by every call
         self._speech = speech
         self._callbacks = callbacks
+        self._surveys = surveys      # cti.surveys.service.SurveyService (blocking)
+        # Survey calls ringing the customer: channel id -> SurveyService.call_target().
+        self._ringing_surveys: dict[str, dict] = {}
         self._startup_time: Optional[str] = None
         self._resynced = False
 
     # --- events -----------------------------------------------------------------
     def on_event(self, event: AriEvent) -> None:
+        if event.channel_id in self._ringing_surveys and event.channel_id not in self._registry:
+            self._survey_call_event(event)
+            return
         if event.type == "StasisStart":
             kind = event.args[0] if event.args else ""
             if kind == "ars":
@@ -63,7 +70,8 @@ class StasisHandlers:
         self._start_session(event.channel_id, event.caller_number, event.caller_name, line, lang, Greeting())
 
     def _start_session(self, channel_id: str, number: str, name: str, line: str, lang: str,
-                       initial: State) -> CallSession:
+                       initial: State, after: Optional[Callable[[CallSession], None]] = None) -> CallSession:
+        """``after``: also called when the session has finished (cleaned up)."""
         session: CallSession
 
         def register_leg(leg_id: str) -> None:
@@ -78,7 +86,13 @@ class StasisHandlers:
             register_leg=register_leg, spawn=lambda fn, *a: session.spawn(fn, *a),
             post=lambda event: session.post(event), log=log,
             speech=self._speech, callbacks=self._callbacks)
-        session = CallSession(ctx, initial, self._registry.finished)
+
+        def finished(done: CallSession) -> None:
+            self._registry.finished(done)
+            if after is not None:
+                after(done)
+
+        session = CallSession(ctx, initial, finished)
         self._registry.add(session)
         self._start_task(session.run)
         return session
@@ -92,6 +106,52 @@ class StasisHandlers:
         channel_id = f"callback-{callback_id}-{secrets.token_hex(4)}"
         self._start_session(channel_id, row["number"], row["caller_name"], "callback",
                             self._config["ivr"]["default_language"], RingingAgent(row, agent_id))
+
+    async def place_survey_call(self, survey_id: int) -> None:
+        """Call the customer of a survey (config [surveys]); the flow starts when they
+        answer (``_survey_call_event``).  Whatever happens, the survey service is told."""
+        target = await self._run_sync(self._surveys.call_target, survey_id)
+        section = self._config["surveys"]
+        if not target["number"]:
+            await self._survey_result(survey_id, "failed", "no number to call")
+            return
+        channel_id = f"survey-{survey_id}-{secrets.token_hex(4)}"
+        self._ringing_surveys[channel_id] = target
+        ring = float(section["call_ring_seconds"])
+        try:
+            await self._telephony.originate(channel_id, section["call_dial"].format(number=target["number"]),
+                                            f"survey,{survey_id}", f'"HappyCall" <{section["call_caller_id"]}>',
+                                            int(ring))
+        except Exception as exc:  # noqa: BLE001 - the survey falls back to messages
+            self._ringing_surveys.pop(channel_id, None)
+            log.warning("survey %s: the call could not be placed: %s", survey_id, exc)
+            await self._survey_result(survey_id, "failed", str(exc)[:200])
+
+    def _survey_call_event(self, event: AriEvent) -> None:
+        """The customer answered (StasisStart: the survey flow starts) or the call ended
+        unanswered (ChannelDestroyed: busy, no answer, rejected, failed)."""
+        from ivr.flows.survey import Asking, SurveyCall, result_of_cause
+
+        if event.type == "StasisStart":
+            target = self._ringing_surveys.pop(event.channel_id)
+            call = SurveyCall(survey_id=target["survey_id"], ticket_id=target["ticket_id"],
+                              customer_id=target["customer_id"], language=target["language"],
+                              number=target["number"], queue=target["queue"], service=self._surveys)
+            lang = call.language if call.language in SUPPORTED_LANGUAGES else self._config["ivr"]["default_language"]
+            self._start_session(event.channel_id, call.number, "", "survey", lang, Asking(call),
+                                after=lambda _s: self._start_task(
+                                    self._survey_result, call.survey_id, "answered",
+                                    "transferred" if call.transferred else ""))
+        elif event.type == "ChannelDestroyed":
+            target = self._ringing_surveys.pop(event.channel_id)
+            self._start_task(self._survey_result, target["survey_id"], result_of_cause(event.cause),
+                             f"cause {event.cause}")
+
+    async def _survey_result(self, survey_id: int, result: str, detail: str = "") -> None:
+        try:
+            await self._run_sync(self._surveys.call_result, survey_id, result, detail)
+        except Exception:  # noqa: BLE001 - the survey's call guard moves it on anyway
+            log.exception("survey %s: could not store the call result %s", survey_id, result)
 
     async def start_monitor(self, channel_id: str, mode: str, supervisor_id: int) -> None:
         """Ring the supervisor's phone and join the connected call ``channel_id``

@@ -18,6 +18,8 @@ from cti.mailer import SmtpMailer
 from cti.intake.attachments import AttachmentStore
 from cti.intake.service import IntakeService
 from cti.supervision import SupervisorService
+from cti.surveys.service import SurveyService
+from cti.surveys.tokens import TokenSigner
 from cti.sensitivity import SensitivityService
 from cti.services import CallCenter
 from db.migrate import upgrade
@@ -67,6 +69,12 @@ class System:
         self.escalation: Optional[EscalationService] = None
         self.timers: Optional[TimerRunner] = None     # escalation timers (docs/escalation.md)
         self.intake: Optional[IntakeService] = None
+        self.surveys: Optional[SurveyService] = None
+        self.survey_runner: Optional[TimerRunner] = None   # survey timers (docs/surveys.md)
+        # Ports of the survey service (cti/surveys/ports.py), set before start() by whoever
+        # provides them: the SMS transport (SIP MESSAGE / gateway) and the reply classifier.
+        self.sms_sender = None
+        self.survey_classifier = None
         self.mail_listener = None
         self.speech = None
         self.speech_workers = None
@@ -92,8 +100,10 @@ class System:
         self.callbacks.reset_dialing()
         self.supervision = SupervisorService(self.sessions, self.bus, self.call_center)
         self.sensitivity = SensitivityService(self.sessions, self.bus)
-        self.escalation = EscalationService(self.sessions, self.bus, self.config,
-                                            mailer=SmtpMailer.from_config(self.config["mail"]))
+        mailer = SmtpMailer.from_config(self.config["mail"])
+        self.escalation = EscalationService(self.sessions, self.bus, self.config, mailer=mailer)
+        self.surveys = SurveyService(self.sessions, self.bus, self.config, signer=self._survey_signer(),
+                                     mailer=mailer, sms=self.sms_sender, classify=self.survey_classifier)
         mail = self.config["mail_intake"]
         self.intake = IntakeService(self.sessions, self.bus, AttachmentStore(mail["attachments_dir"]),
                                     queue_name=self.config["acd"]["queue"], max_bytes=int(mail["max_bytes"]))
@@ -106,6 +116,21 @@ class System:
             return
         self.timers = TimerRunner(self.escalation, poll_seconds=float(section["poll_seconds"]))
         self.timers.start()
+
+    def _survey_signer(self) -> TokenSigner:
+        """Survey links are signed with the web secret key (the form checks them)."""
+        from agent_desktop.security import secret_key
+
+        return TokenSigner(secret_key(self.config["web"].get("secret_key", ""), self.config["data"]["dir"]))
+
+    def start_survey_runner(self) -> None:
+        """The survey timers (scheduling, call guard, resend, no reply): one joined thread."""
+        section = self.config["surveys"]
+        if not section["enabled"]:
+            return
+        self.survey_runner = TimerRunner(self.surveys, poll_seconds=float(section["poll_seconds"]),
+                                         name="survey-runner")
+        self.survey_runner.start()
 
     def start_mail_intake(self) -> None:
         """The SMTP listener (docs/intake.md).  A port that cannot be bound does not
@@ -152,7 +177,8 @@ class System:
         self.web_app = create_app(self.config, self.call_center, self.sessions, self.bus,
                                   sensitivity_service=self.sensitivity, acd_service=self.acd,
                                   callback_service=self.callbacks, supervisor_service=self.supervision,
-                                  escalation_service=self.escalation, intake_service=self.intake)
+                                  escalation_service=self.escalation, intake_service=self.intake,
+                                  survey_service=self.surveys)
         self.web = WebServer(self.web_app, web["host"], int(web["port"]))
         self.web.start()
         return self.web.url
@@ -215,7 +241,7 @@ class System:
         from ivr.app import load
 
         self.ari_app = load(self.config, self.call_center, self.bus, url, user, password, speech=self.speech,
-                            acd=self.acd, callbacks=self.callbacks)
+                            acd=self.acd, callbacks=self.callbacks, surveys=self.surveys)
         self.ari_app.start()
 
     # --- whole ------------------------------------------------------------------
@@ -223,6 +249,7 @@ class System:
         try:
             self.start_database()
             self.start_timers()
+            self.start_survey_runner()
             url, user, password = self.start_asterisk()
             self.start_speech()
             self.start_web()
@@ -244,6 +271,7 @@ class System:
                              ("Asterisk", lambda: self.asterisk and self.asterisk.stop()),
                              ("speech workers", lambda: self.speech_workers and self.speech_workers.stop()),
                              ("escalation timers", self._stop_timers),
+                             ("survey runner", self._stop_survey_runner),
                              ("database", lambda: self.engine and self.engine.dispose())):
             try:
                 action()
@@ -260,6 +288,11 @@ class System:
             self.timers = None
         if self.escalation is not None:
             self.escalation.close()
+
+    def _stop_survey_runner(self) -> None:
+        if self.survey_runner is not None:
+            self.survey_runner.stop()   # joins the thread
+            self.survey_runner = None
 
     def _stop_web(self) -> None:
         if self.web is not None:
