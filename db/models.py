@@ -555,3 +555,25 @@ Index("ix_ticket_events_ticket_kind", TicketEvent.ticket_id, TicketEvent.kind, T
 Index("ix_call_records_report", CallRecord.queued_at, CallRecord.queue_id, CallRecord.agent_id,
       CallRecord.answered_at, CallRecord.ended_at, CallRecord.outcome)
 Index("ix_surveys_ticket_rating", Survey.ticket_id, Survey.rating)
+
+
+# --- SMS (issue 6): every text message in and out, whatever the gateway ---
+
+class SmsMessage(Base):
+    """One SMS: ``direction`` out (to a customer; status sent|failed with the
+    gateway's reference or error) or in (from a customer; status received,
+    duplicate - the same sender's same text within ``[sms] duplicate_window_seconds``
+    of ``duplicate_of_id`` - or rejected: no usable sender or text).  cti/sms.py."""
+    __tablename__ = "sms_messages"
+    __table_args__ = (Index("ix_sms_messages_lookup", "direction", "number", "at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    direction: Mapped[str] = mapped_column(String(8))                # in|out
+    number: Mapped[str] = mapped_column(String(64))                  # the customer's number
+    text: Mapped[str] = mapped_column(Text, default="")
+    sender: Mapped[str] = mapped_column(String(64), default="")      # out: the number shown to the customer
+    gateway: Mapped[str] = mapped_column(String(16), default="")     # sip|http
+    status: Mapped[str] = mapped_column(String(16))
+    reference: Mapped[str] = mapped_column(String(128), default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    duplicate_of_id: Mapped[Optional[int]] = mapped_column(ForeignKey("sms_messages.id"))
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

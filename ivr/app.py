@@ -39,7 +39,7 @@ def database_runner(threads: int):
 class AriApplication:
     def __init__(self, config: dict, call_center: Any, bus: events.EventBus,
                  ari_url: str, ari_user: str, ari_password: str, speech: Any = None,
-                 acd: Any = None, callbacks: Any = None):
+                 acd: Any = None, callbacks: Any = None, reply_line: Any = None):
         self._config = config
         self._cc = call_center
         self._bus = bus
@@ -47,6 +47,7 @@ class AriApplication:
         self._speech = speech
         self._acd = acd                # cti.acd_service.AcdService: several queues, wrap-up, max wait
         self._callbacks = callbacks    # cti.callbacks.CallbackService
+        self._reply_line = reply_line  # ivr.flows.reply_line.ReplyLine: the survey reply line's lookups
         self._portal_cm = None
         self._portal: Optional[anyio.from_thread.BlockingPortal] = None
         self._main_future = None
@@ -124,7 +125,8 @@ class AriApplication:
                                               acd=self._acd, callbacks=self._callbacks,
                                               place_callback=place_callback if self._callbacks else None)
             handlers = StasisHandlers(cfg, self._cc, self.dispatcher, self.registry, live,
-                                      tg.start_soon, run_sync, speech=self._speech, callbacks=self._callbacks)
+                                      tg.start_soon, run_sync, speech=self._speech, callbacks=self._callbacks,
+                                      reply_line=self._reply_line)
             self._handlers = handlers
 
             async def connected(telephony) -> None:
@@ -205,5 +207,7 @@ class AriApplication:
 
 
 def load(config: dict, call_center: Any, bus: events.EventBus, ari_url: str, ari_user: str,
-         ari_password: str, speech: Any = None, acd: Any = None, callbacks: Any = None) -> AriApplication:
-    return AriApplication(config, call_center, bus, ari_url, ari_user, ari_password, speech, acd, callbacks)
+         ari_password: str, speech: Any = None, acd: Any = None, callbacks: Any = None,
+         reply_line: Any = None) -> AriApplication:
+    return AriApplication(config, call_center, bus, ari_url, ari_user, ari_password, speech, acd, callbacks,
+                          reply_line)
