@@ -13,8 +13,7 @@ sees the channel events an endpoint subscription brings), subscribes to
 ``[sms] event_source`` (``endpoint:PJSIP``: every PJSIP endpoint) and filters its
 events down to ``TextMessageReceived``.  Each message goes to the inbound handler
 (``cti.sms.SmsService.receive``) in arrival order, off the websocket reader.
-Verified on Asterisk 22: without the subscription a MESSAGE is answered 404
-(nobody takes it); with it, 202 and a ``TextMessageReceived`` event.
+tests/test_e2e_sms.py checks this on Asterisk 22 (docs/sms.md).
 """
 from __future__ import annotations
 

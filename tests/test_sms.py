@@ -267,6 +267,7 @@ def test_managed_asterisk_config_has_the_reply_lines_and_an_empty_message_contex
 
     root = tmp_path / "root"
     (root / "usr/lib/x86_64-linux-gnu/asterisk/modules").mkdir(parents=True)
+    (root / "usr/lib/x86_64-linux-gnu/asterisk/modules/chan_pjsip.so").touch()
     (root / "usr/sbin").mkdir(parents=True)
     cfg = {"mode": "managed", "root": str(root), "ari_user": "happycall", "ari_password": "pw",
            "app_name": "happycall", "http_port": 18088, "sip_port": 15060, "rtp_start": 31000, "rtp_end": 31099,

@@ -374,7 +374,7 @@ class ManagedAsterisk:
             phones.append("\n".join((
                 f"\n; agent softphone {ext}: registers, dialled as PJSIP/{ext}",
                 f"[{ext}]", "type = endpoint", "transport = transport-udp", "context = from-phones",
-                media, f"auth = {ext}-auth", f"aors = {ext}",
+                media, "message_context = messages-in", f"auth = {ext}-auth", f"aors = {ext}",
                 f"\n[{ext}-auth]", "type = auth", "auth_type = userpass",
                 f"username = {ext}", f"password = {pw}",
                 f"\n[{ext}]", "type = aor", "max_contacts = 1", "remove_existing = yes",
