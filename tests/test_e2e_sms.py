@@ -122,6 +122,7 @@ def test_a_sip_message_from_the_customer_arrives_as_sms_received_once(system, to
         statuses = list(s.scalars(select(SmsMessage.status).where(SmsMessage.direction == "in",
                                                                    SmsMessage.text == text)))
     assert statuses == ["received", "duplicate"]
+    assert _last_call(system) is None    # a MESSAGE never enters the dialplan (empty message context)
 
 
 def test_the_sms_application_only_takes_text_message_events(system):
@@ -169,6 +170,24 @@ def test_reply_line_talking_reaches_the_centres_queue_agent_with_a_survey_pop(sy
     assert pops[-1]["pop"]["type"] == "survey_reply" and pops[-1]["pop"]["survey"]["centre"] == "Busan"
     with system.sessions.begin() as s:
         s.execute(update(User).values(state="logged_out", state_reason=""))
+
+
+def test_without_the_subscription_asterisk_refuses_messages(system):
+    """Why the SMS application subscribes: the dialplan takes no MESSAGE, so without
+    a subscriber Asterisk answers 404 (and the sender knows it was not delivered)."""
+    ari = system.asterisk
+    app = system.config["sms"]["ari_app"]
+    url = f"{ari.ari_url}ari/applications/{app}/subscription"
+    auth = (ari.ari_user, ari.ari_password)
+    httpx.delete(url, params={"eventSource": "endpoint:PJSIP"}, auth=auth, timeout=5).raise_for_status()
+    try:
+        with SippMessageSender(ari.sip_uri("1650"), "hello", caller_number=CUSTOMER, timeout=6) as sender:
+            assert sender.wait(15) != 0
+            assert "SIP/2.0 404" in sender.messages()
+    finally:
+        system.sms_gateway._subscribe()   # as on a reconnection
+    with SippMessageSender(ari.sip_uri("1650"), "hello again", caller_number=CUSTOMER) as sender:
+        assert sender.wait(15) == 0, sender.logs()
 
 
 def _last_call(system):
