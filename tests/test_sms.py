@@ -148,6 +148,7 @@ def provider():
         size = int(environ.get("CONTENT_LENGTH") or 0)
         calls.append({"path": environ["PATH_INFO"], "method": environ["REQUEST_METHOD"],
                       "auth": environ.get("HTTP_AUTHORIZATION", ""), "type": environ.get("CONTENT_TYPE", ""),
+                      "query": environ.get("QUERY_STRING", ""),
                       "body": json.loads(environ["wsgi.input"].read(size) or b"null")})
         status, body = replies.pop(0) if replies else ("200 OK", {"id": f"msg-{len(calls)}"})
         start_response(status, [("Content-Type", "application/json")])
@@ -223,6 +224,27 @@ def test_gateway_choice_and_configuration_errors(tmp_path):
 
 
 # --- SIP MESSAGE routing helpers ----------------------------------------------------------------
+
+def test_sip_gateway_asks_ari_to_send_and_reports_a_refusal(provider):
+    from urllib.parse import parse_qs
+
+    from ivr.sms import SipMessageGateway
+
+    url, calls, replies = provider
+    ari = url.rsplit("/v1/messages", 1)[0] + "/"
+    gateway = SipMessageGateway(ari, "happycall", "pw", {"sip_from": "sip:{sender}@pbx.example"},
+                                callback_dial="PJSIP/phones/sip:{number}@127.0.0.1:5090")
+    replies.append(("202 Accepted", {}))
+    assert gateway.send("010-5550-0101", "안녕하세요", "1650") == "pjsip:phones/sip:01055500101@127.0.0.1:5090"
+    (call,) = calls
+    assert call["method"] == "PUT" and call["path"] == "/ari/endpoints/sendMessage"
+    assert call["auth"].startswith("Basic ")
+    assert parse_qs(call["query"]) == {"to": ["pjsip:phones/sip:01055500101@127.0.0.1:5090"],
+                                       "from": ["sip:1650@pbx.example"], "body": ["안녕하세요"]}
+    replies.append(("404 Not Found", {"message": "Endpoint not found"}))
+    with pytest.raises(SmsSendError, match="404"):
+        gateway.send("0101", "x", "1650")
+
 
 @pytest.mark.parametrize("dial,expected", [
     ("PJSIP/{number}", "pjsip:01055500101"),
