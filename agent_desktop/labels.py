@@ -49,6 +49,8 @@ POP_TYPE_LABELS = {
     "email": _l("E-mail"),
     "web": _l("Web form"),
     "onestop": _l("One-stop request"),
+    # A customer who called the survey reply line and asked to talk to someone (docs/sms.md).
+    "survey_reply": _l("Survey reply"),
 }
 
 # The floor (docs/agent-desktop.md#the-floor): live calls, callbacks, monitoring.

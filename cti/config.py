@@ -43,6 +43,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "rtp_end": 10999,
         # ARS numbers and their prompt language (Korean by default).
         "ars_lines": {"1600": "ko", "1601": "en"},
+        # Survey reply lines (docs/sms.md): customers call these back; language of the prompts.
+        "reply_lines": {"1650": "ko", "1651": "en"},
         "connect_backoff_max": 10.0,
     },
     "ivr": {
@@ -143,6 +145,30 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "incentive_ko": "커피 쿠폰",    # what a reply earns (in the messages)
         "incentive_en": "a coffee coupon",
         "poll_seconds": 5.0,
+    },
+    "sms": {
+        # Text messages to and from customers (docs/sms.md).  "sip": SIP MESSAGE through
+        # Asterisk (ARI endpoints.sendMessage out, TextMessageReceived in); "http": POST JSON
+        # {to, text, sender} to http_url with "Authorization: Bearer <http_token>".
+        "enabled": True,
+        "gateway": "sip",
+        "sender": "1650",             # the number customers see and reply to (the survey reply line)
+        "duplicate_window_seconds": 600.0,   # the same text from the same number this soon again: a duplicate
+        # SIP: where a customer's number is sent.  Empty: the [acd] callback_dial route
+        # ("PJSIP/{number}" -> "pjsip:{number}"; "PJSIP/ep/sip:{number}@host" -> "pjsip:ep/sip:...").
+        "sip_to": "",
+        "sip_from": "sip:{sender}@127.0.0.1",  # the From of outgoing MESSAGEs ({sender}: the number above)
+        "ari_app": "happycall-sms",   # the ARI application that receives messages (its own websocket)
+        "event_source": "endpoint:PJSIP",    # what it subscribes to (every PJSIP endpoint's messages)
+        "http_url": "",
+        "http_token": "",
+        "http_timeout": 10.0,
+    },
+    "reply_line": {
+        # The survey reply line (docs/sms.md): customers call it back, answer by keypad or
+        # talk to the staff of their centre.
+        "menu_tries": 3,              # no key / a wrong key this many times: goodbye
+        "key_timeout": 8.0,           # seconds for a key after a prompt ends
     },
     "portal": {
         # The customer portal (/portal): web form and one-stop requests, no login.
@@ -248,6 +274,10 @@ def _resolve_paths(config: dict) -> None:
         config["surveys"]["form_url"] = f"http://{config['web']['host']}:{config['web']['port']}/survey"
     if not config["ivr"]["prompts_dir"]:
         config["ivr"]["prompts_dir"] = str(data_dir / "prompts")
+    if config["sms"]["gateway"] not in ("sip", "http"):
+        raise ConfigError("sms.gateway must be 'sip' or 'http'")
+    if config["sms"]["gateway"] == "http" and not config["sms"]["http_url"]:
+        raise ConfigError("sms.gateway = 'http' needs sms.http_url")
     if config["asterisk"]["mode"] not in ("managed", "external"):
         raise ConfigError("asterisk.mode must be 'managed' or 'external'")
     if config["asterisk"]["mode"] == "external" and not config["asterisk"]["ari_url"]:

@@ -146,7 +146,7 @@ class CallCenter:
             customer = ticket.customer
             waited = _waited(call, now)
             pop = {
-                "type": "call",
+                "type": POP_TYPE_BY_LINE.get(call.line, "call"),
                 "queue": queue.title or queue.name if queue else "",
                 "customer_name": customer.name if customer else "",
                 "customer_known": customer is not None,
@@ -158,6 +158,8 @@ class CallCenter:
                 "channel_id": channel_id,
                 "offered_at": _iso(now),
             }
+            if pop["type"] == "survey_reply":
+                pop.update(_survey_reply_block(ticket))
             may_see_codes = sensitivity.role_has(agent.role, sensitivity.VIEW_SENSITIVITY)
             customer_id, ticket_id, language = ticket.customer_id, ticket.id, ticket.language
         if may_see_codes:
@@ -165,6 +167,21 @@ class CallCenter:
         self._publish_agent(agent_id, AgentState.RINGING, "")
         self._bus.publish(events.SCREENPOP, {"agent_id": agent_id, "pop": pop})
         return pop
+
+    def note_survey_reply(self, channel_id: str, survey: dict[str, Any]) -> None:
+        """A customer on the survey reply line asked to talk to someone
+        (ivr/flows/reply_line.py): the call's ticket says which survey and service
+        it is about, and the agent's pop shows it (``survey`` and ``subject``)."""
+        now = self._now()
+        detail = {key: survey[key] for key in SURVEY_POP_KEYS if survey.get(key) not in (None, "")}
+        with self._sessions.begin() as s:
+            call = self._call(s, channel_id)
+            ticket = s.get(Ticket, call.ticket_id)
+            if ticket is None:
+                raise NotFound(f"call {channel_id} has no ticket")
+            about = f" ({detail['incident_id']})" if detail.get("incident_id") else ""
+            ticket.request = ticket.request or f"Survey reply{about}"[:10_000]
+            self._record(s, ticket, "survey_reply", now, detail=detail)
 
     # ---- callbacks (telephony side; cti.callbacks keeps the lists) ---------------
     def callback_offer(self, channel_id: str, callback: dict[str, Any], agent_id: int) -> dict[str, Any]:
@@ -488,6 +505,19 @@ class CallCenter:
                         ticket.incident_id if ticket else None, customer.id if customer else None,
                         customer.name if customer else "", call.caller_number, call.caller_name,
                         call.queued_at, queue.name if queue else None)
+
+
+# The pop's type by the call's line (ivr/flows/reply_line.py: the survey reply line).
+POP_TYPE_BY_LINE = {"survey_reply": "survey_reply"}
+# What of a survey (as the survey lookup returns it) goes on the ticket and the pop.
+SURVEY_POP_KEYS = ("survey_id", "incident_id", "ticket_id", "centre", "queue", "rating", "channel")
+
+
+def _survey_reply_block(ticket: Ticket) -> dict[str, Any]:
+    """The survey a reply-line call is about, from the ticket's last ``survey_reply`` note."""
+    notes = [e for e in ticket.events if e.kind == "survey_reply"]
+    survey = dict(notes[-1].detail or {}) if notes else {}
+    return {"survey": survey, "subject": ticket.request}
 
 
 def _waited(call: CallRecord, now: dt.datetime) -> float:

@@ -37,7 +37,9 @@ NOTES = frozenset({"created", "identified", "unidentified", "call_ended", "note"
                    "callback", "callback_requested", "callback_offered",
                    # lifecycle and escalation (cti.escalation_service, docs/escalation.md)
                    "first_level_started", "classified", "escalated", "reassigned", "cause_action",
-                   "progress", "progress_overdue"})
+                   "progress", "progress_overdue",
+                   # the survey reply line (ivr/flows/reply_line.py)
+                   "survey_reply"})
 
 
 class InvalidTicketMove(ValueError):

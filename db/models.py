@@ -668,3 +668,24 @@ class SurveyIncentive(Base):
 Index("uq_surveys_ticket", Survey.ticket_id, unique=True)
 Index("ix_surveys_state_due", Survey.state, Survey.due_at)
 Index("ix_survey_replies_survey_fp", SurveyReply.survey_id, SurveyReply.channel, SurveyReply.fingerprint)
+
+# --- SMS (issue 6): every text message in and out, whatever the gateway ---
+
+class SmsMessage(Base):
+    """One SMS: ``direction`` out (to a customer; status sent|failed with the
+    gateway's reference or error) or in (from a customer; status received,
+    duplicate - the same sender's same text within ``[sms] duplicate_window_seconds``
+    of ``duplicate_of_id`` - or rejected: no usable sender or text).  cti/sms.py."""
+    __tablename__ = "sms_messages"
+    __table_args__ = (Index("ix_sms_messages_lookup", "direction", "number", "at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    direction: Mapped[str] = mapped_column(String(8))                # in|out
+    number: Mapped[str] = mapped_column(String(64))                  # the customer's number
+    text: Mapped[str] = mapped_column(Text, default="")
+    sender: Mapped[str] = mapped_column(String(64), default="")      # out: the number shown to the customer
+    gateway: Mapped[str] = mapped_column(String(16), default="")     # sip|http
+    status: Mapped[str] = mapped_column(String(16))
+    reference: Mapped[str] = mapped_column(String(128), default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    duplicate_of_id: Mapped[Optional[int]] = mapped_column(ForeignKey("sms_messages.id"))
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -41,7 +41,7 @@ def database_runner(threads: int):
 class AriApplication:
     def __init__(self, config: dict, call_center: Any, bus: events.EventBus,
                  ari_url: str, ari_user: str, ari_password: str, speech: Any = None,
-                 acd: Any = None, callbacks: Any = None, surveys: Any = None):
+                 acd: Any = None, callbacks: Any = None, surveys: Any = None, reply_line: Any = None):
         self._config = config
         self._cc = call_center
         self._bus = bus
@@ -50,6 +50,7 @@ class AriApplication:
         self._acd = acd                # cti.acd_service.AcdService: several queues, wrap-up, max wait
         self._callbacks = callbacks    # cti.callbacks.CallbackService
         self._surveys = surveys        # cti.surveys.service.SurveyService (survey calls)
+        self._reply_line = reply_line  # ivr.flows.reply_line.ReplyLine: the survey reply line's lookups
         self._portal_cm = None
         self._portal: Optional[anyio.from_thread.BlockingPortal] = None
         self._main_future = None
@@ -130,7 +131,7 @@ class AriApplication:
                                               place_callback=place_callback if self._callbacks else None)
             handlers = StasisHandlers(cfg, self._cc, self.dispatcher, self.registry, live,
                                       tg.start_soon, run_sync, speech=self._speech, callbacks=self._callbacks,
-                                      surveys=self._surveys)
+                                      surveys=self._surveys, reply_line=self._reply_line)
             self._handlers = handlers
 
             async def connected(telephony) -> None:
@@ -218,6 +219,6 @@ class AriApplication:
 
 def load(config: dict, call_center: Any, bus: events.EventBus, ari_url: str, ari_user: str,
          ari_password: str, speech: Any = None, acd: Any = None, callbacks: Any = None,
-         surveys: Any = None) -> AriApplication:
+         surveys: Any = None, reply_line: Any = None) -> AriApplication:
     return AriApplication(config, call_center, bus, ari_url, ari_user, ari_password, speech, acd, callbacks,
-                          surveys)
+                          surveys, reply_line)

@@ -55,7 +55,7 @@ class AriSupervisor:
                  on_connected: Callable[[AriTelephony], Awaitable[None]],
                  on_event: Callable[[AriEvent], None],
                  on_disconnected: Callable[[], None] = lambda: None,
-                 backoff_max: float = 10.0):
+                 backoff_max: float = 10.0, event_types: frozenset[str] = SUBSCRIBED_EVENTS):
         self.url = url if url.endswith("/") else url + "/"
         self._user = user
         self._password = password
@@ -64,6 +64,7 @@ class AriSupervisor:
         self._on_event = on_event
         self._on_disconnected = on_disconnected
         self._backoff_max = backoff_max
+        self._event_types = event_types   # the rest is dropped unread (ivr/sms.py: text messages only)
         self.connected = anyio.Event()
         self.connections = 0
 
@@ -103,7 +104,7 @@ class AriSupervisor:
     async def _read(self, reader, scope: anyio.CancelScope) -> None:
         async for msg in reader:
             raw = msg._orig_msg
-            if raw.get("type") in SUBSCRIBED_EVENTS:
+            if raw.get("type") in self._event_types:
                 self._on_event(AriEvent.from_json(raw))
         scope.cancel()
 

@@ -121,6 +121,31 @@ PROMPTS: dict[str, dict[str, str]] = {
 MAX_NUMBER = 30
 PROMPTS.update({f"n{i}": {"ko": str(i), "en": str(i)} for i in range(1, MAX_NUMBER + 1)})
 
+# The survey reply line (ivr/flows/reply_line.py, docs/sms.md).
+PROMPTS.update({
+    "reply_menu": {
+        "ko": "해피콜 만족도 조사 회신 전화입니다. 키패드로 응답하시려면 1번, 담당자와 통화하시려면 2번을 눌러 주십시오.",
+        "en": "This is the HappyCall survey reply line. To answer with your keypad, press 1. "
+              "To talk to someone, press 2.",
+    },
+    "reply_rate": {
+        "ko": "받으신 서비스에 만족하신 정도를 1번부터 5번 사이로 눌러 주십시오. 5번이 가장 만족입니다.",
+        "en": "Please rate the service you received from 1 to 5, 5 being the best.",
+    },
+    "reply_thanks": {
+        "ko": "응답해 주셔서 감사합니다. 안녕히 계십시오.",
+        "en": "Thank you for your answer. Goodbye.",
+    },
+    "reply_invalid": {
+        "ko": "잘못 누르셨습니다.",
+        "en": "That key is not valid.",
+    },
+    "reply_no_survey": {
+        "ko": "고객님 번호로 진행 중인 만족도 조사가 없습니다. 헬프데스크로 전화해 주십시오. 감사합니다.",
+        "en": "We have no survey waiting for your number. Please call the help desk. Thank you.",
+    },
+})
+
 
 class PromptError(RuntimeError):
     """The prompts cannot be generated (missing tool, failed conversion)."""

@@ -25,7 +25,7 @@ SUPPORTED_LANGUAGES = ("ko", "en")
 class StasisHandlers:
     def __init__(self, config: dict, call_center: Any, dispatcher, registry: CallRegistry,
                  telephony: Telephony, start_task: Callable[..., None], run_sync, speech: Any = None,
-                 callbacks: Any = None, surveys: Any = None):
+                 callbacks: Any = None, surveys: Any = None, reply_line: Any = None):
         self._config = config
         self._cc = call_center
         self._dispatcher = dispatcher
@@ -38,6 +38,7 @@ class StasisHandlers:
         self._surveys = surveys      # cti.surveys.service.SurveyService (blocking)
         # Survey calls ringing the customer: channel id -> SurveyService.call_target().
         self._ringing_surveys: dict[str, dict] = {}
+        self._reply_line = reply_line  # ivr.flows.reply_line.ReplyLine (the survey side's lookups)
         self._startup_time: Optional[str] = None
         self._resynced = False
 
@@ -50,6 +51,9 @@ class StasisHandlers:
             kind = event.args[0] if event.args else ""
             if kind == "ars":
                 self._new_ars_call(event)
+                return
+            if kind == "reply":
+                self._new_reply_call(event)
                 return
             if kind == "agent" and self._registry.route(event):
                 return
@@ -68,6 +72,21 @@ class StasisHandlers:
         if lang not in SUPPORTED_LANGUAGES:
             lang = self._config["ivr"]["default_language"]
         self._start_session(event.channel_id, event.caller_number, event.caller_name, line, lang, Greeting())
+
+    def _new_reply_call(self, event: AriEvent) -> None:
+        """A customer calling the survey reply line (docs/sms.md)."""
+        from ivr.flows.reply_line import NO_SURVEYS, ReplyWelcome
+
+        if event.channel_id in self._registry:
+            return
+        line = event.args[1] if len(event.args) > 1 else ""
+        lang = event.args[2] if len(event.args) > 2 else self._config["ivr"]["default_language"]
+        if lang not in SUPPORTED_LANGUAGES:
+            lang = self._config["ivr"]["default_language"]
+        if self._reply_line is None:
+            log.warning("reply line call %s: no survey lookup is configured", event.channel_id)
+        self._start_session(event.channel_id, event.caller_number, event.caller_name, line, lang,
+                            ReplyWelcome(self._reply_line or NO_SURVEYS))
 
     def _start_session(self, channel_id: str, number: str, name: str, line: str, lang: str,
                        initial: State, after: Optional[Callable[[CallSession], None]] = None) -> CallSession:

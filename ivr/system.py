@@ -18,10 +18,12 @@ from cti.mailer import SmtpMailer
 from cti.intake.attachments import AttachmentStore
 from cti.intake.service import IntakeService
 from cti.supervision import SupervisorService
+from cti.surveys import links as survey_links
 from cti.surveys.service import SurveyService
 from cti.surveys.tokens import TokenSigner
 from cti.sensitivity import SensitivityService
 from cti.services import CallCenter
+from cti.sms import SmsService, build_gateway
 from db.migrate import upgrade
 from db.seed import STAFF, seed
 from db.session import make_engine, make_session_factory
@@ -53,8 +55,15 @@ def agent_phone_accounts(data_dir: Path) -> list[dict[str, str]]:
 
 class System:
     def __init__(self, config: dict, phones: Optional[dict[str, str]] = None,
-                 echo: Callable[[str], None] = print, instance_name: str = "happycall"):
+                 echo: Callable[[str], None] = print, instance_name: str = "happycall",
+                 find_pending_survey: Optional[Callable[[str], Optional[dict]]] = None,
+                 record_survey_rating: Optional[Callable[[int, int], object]] = None):
+        """``find_pending_survey`` and ``record_survey_rating``: the survey reply
+        line's lookups (ivr/flows/reply_line.py); by default the survey service's
+        (cti/surveys/links.py)."""
         self.config = config
+        self._find_pending_survey = find_pending_survey
+        self._record_survey_rating = record_survey_rating
         self._phones = phones
         self._echo = echo
         self._instance_name = instance_name
@@ -70,12 +79,15 @@ class System:
         self.timers: Optional[TimerRunner] = None     # escalation timers (docs/escalation.md)
         self.intake: Optional[IntakeService] = None
         self.surveys: Optional[SurveyService] = None
+        self.sms_replies: Optional[survey_links.SmsReplies] = None
         self.survey_runner: Optional[TimerRunner] = None   # survey timers (docs/surveys.md)
         # Ports of the survey service (cti/surveys/ports.py), set before start() by whoever
         # provides them: the SMS transport (SIP MESSAGE / gateway) and the reply classifier.
         self.sms_sender = None
         self.survey_classifier = None
         self.mail_listener = None
+        self.sms: Optional[SmsService] = None      # every SMS in and out (docs/sms.md)
+        self.sms_gateway = None
         self.speech = None
         self.speech_workers = None
         self._warm_up: Optional[threading.Thread] = None
@@ -102,8 +114,16 @@ class System:
         self.sensitivity = SensitivityService(self.sessions, self.bus)
         mailer = SmtpMailer.from_config(self.config["mail"])
         self.escalation = EscalationService(self.sessions, self.bus, self.config, mailer=mailer)
+        sms = self.config["sms"]
+        self.sms = SmsService(self.sessions, self.bus, None, default_sender=sms["sender"],
+                              duplicate_window_seconds=float(sms["duplicate_window_seconds"]))
+        # Surveys send SMS through the SMS service and classify free-text replies;
+        # incoming SMS from a customer with a pending survey are its replies.
+        self.sms_sender = self.sms_sender or survey_links.SmsSenderAdapter(self.sms)
+        self.survey_classifier = self.survey_classifier or survey_links.survey_term
         self.surveys = SurveyService(self.sessions, self.bus, self.config, signer=self._survey_signer(),
                                      mailer=mailer, sms=self.sms_sender, classify=self.survey_classifier)
+        self.sms_replies = survey_links.SmsReplies(self.surveys, self.bus)
         mail = self.config["mail_intake"]
         self.intake = IntakeService(self.sessions, self.bus, AttachmentStore(mail["attachments_dir"]),
                                     queue_name=self.config["acd"]["queue"], max_bytes=int(mail["max_bytes"]))
@@ -168,6 +188,22 @@ class System:
         self._echo(f"Asterisk started: SIP on 127.0.0.1:{self.asterisk.sip_port}, "
                    f"ARI on {self.asterisk.ari_url}")
         return self.asterisk.ari_url, self.asterisk.ari_user, self.asterisk.ari_password
+
+    def start_sms(self, url: str, user: str, password: str) -> None:
+        """The SMS gateway ([sms] gateway): SIP MESSAGE through this Asterisk (its own
+        ARI application receives the replies) or an HTTP provider (docs/sms.md)."""
+        section = self.config["sms"]
+        if not section["enabled"]:
+            return
+        from ivr.sms import SipMessageGateway
+
+        gateway = build_gateway(section, lambda: SipMessageGateway(
+            url, user, password, section, callback_dial=self.config["acd"]["callback_dial"],
+            backoff_max=float(self.config["asterisk"]["connect_backoff_max"])))
+        self.sms.attach(gateway)
+        if isinstance(gateway, SipMessageGateway):
+            gateway.start()
+        self.sms_gateway = gateway
 
     def start_web(self) -> str:
         from agent_desktop import create_app
@@ -239,9 +275,15 @@ class System:
 
     def start_ari(self, url: str, user: str, password: str) -> None:
         from ivr.app import load
+        from ivr.flows.reply_line import ReplyLine
 
+        # The survey reply line asks the survey service (tests may pass their own lookups).
+        reply_line = ReplyLine.from_config(
+            self.config["reply_line"],
+            self._find_pending_survey or survey_links.reply_line_lookup(self.surveys),
+            self._record_survey_rating or survey_links.reply_line_rating(self.surveys))
         self.ari_app = load(self.config, self.call_center, self.bus, url, user, password, speech=self.speech,
-                            acd=self.acd, callbacks=self.callbacks, surveys=self.surveys)
+                            acd=self.acd, callbacks=self.callbacks, surveys=self.surveys, reply_line=reply_line)
         self.ari_app.start()
 
     # --- whole ------------------------------------------------------------------
@@ -254,6 +296,7 @@ class System:
             self.start_speech()
             self.start_web()
             self.start_mail_intake()
+            self.start_sms(url, user, password)
             self.start_ari(url, user, password)
             if wait_for_ari and not self.ari_app.wait_connected(wait_for_ari):
                 self._echo(f"Asterisk ARI at {url} is not reachable yet; still trying in the background")
@@ -266,6 +309,7 @@ class System:
         """Stop in reverse order; every part is stopped even if another fails."""
         for name, action in (("ARI application", lambda: self.ari_app and self.ari_app.stop()),
                              ("SMTP intake", lambda: self.mail_listener and self.mail_listener.stop()),
+                             ("SMS gateway", self._stop_sms),
                              ("web server", self._stop_web),
                              ("intake", lambda: self.intake and self.intake.close()),
                              ("Asterisk", lambda: self.asterisk and self.asterisk.stop()),
@@ -282,6 +326,12 @@ class System:
             self._warm_up = None
         self.ari_app = self.web = self.asterisk = self.speech_workers = self.mail_listener = None
 
+    def _stop_sms(self) -> None:
+        stop = getattr(self.sms_gateway, "stop", None)
+        if stop is not None:
+            stop()   # joins its event-loop thread
+        self.sms_gateway = None
+
     def _stop_timers(self) -> None:
         if self.timers is not None:
             self.timers.stop()   # joins the thread
@@ -293,6 +343,9 @@ class System:
         if self.survey_runner is not None:
             self.survey_runner.stop()   # joins the thread
             self.survey_runner = None
+        if self.sms_replies is not None:
+            self.sms_replies.close()
+            self.sms_replies = None
 
     def _stop_web(self) -> None:
         if self.web is not None:

@@ -228,6 +228,10 @@ class ManagedAsterisk:
             _check(_EXTEN, num, "asterisk.ars_lines number"):
                 _check(_LANG, lang, "asterisk.ars_lines language")
             for num, lang in dict(cfg.get("ars_lines") or {}).items()}
+        self.reply_lines: dict[str, str] = {
+            _check(_EXTEN, num, "asterisk.reply_lines number"):
+                _check(_LANG, lang, "asterisk.reply_lines language")
+            for num, lang in dict(cfg.get("reply_lines") or {}).items()}
         self.default_language = "ko"
         self.agent_phones = self._check_phones(agent_phones)
         self.extra_config = self._check_extra_config(extra_config)
@@ -370,7 +374,7 @@ class ManagedAsterisk:
             phones.append("\n".join((
                 f"\n; agent softphone {ext}: registers, dialled as PJSIP/{ext}",
                 f"[{ext}]", "type = endpoint", "transport = transport-udp", "context = from-phones",
-                media, f"auth = {ext}-auth", f"aors = {ext}",
+                media, "message_context = messages-in", f"auth = {ext}-auth", f"aors = {ext}",
                 f"\n[{ext}-auth]", "type = auth", "auth_type = userpass",
                 f"username = {ext}", f"password = {pw}",
                 f"\n[{ext}]", "type = aor", "max_contacts = 1", "remove_existing = yes",
@@ -380,6 +384,10 @@ class ManagedAsterisk:
         for number, lang in list(self.ars_lines.items()) + [("_X.", self.default_language)]:
             ars.append(f"exten => {number},1,Stasis({self.app_name},ars,${{EXTEN}},{lang})\n"
                        f" same => n,Hangup()\n")
+        # The survey reply lines (docs/sms.md) before the ARS catch-all.
+        replies = [f"exten => {number},1,Stasis({self.app_name},reply,${{EXTEN}},{lang})\n"
+                   f" same => n,Hangup()\n" for number, lang in self.reply_lines.items()
+                   if number not in self.ars_lines]
         origins = [f"http://{host}{port}" for host in ("localhost", "127.0.0.1")
                    for port in ("", f":{self.http_port}")]
         values = {
@@ -406,6 +414,7 @@ class ManagedAsterisk:
             "agent_phones": "\n".join(phones),
             "app_name": self.app_name,
             "ars_extensions": "\n".join(ars),
+            "reply_extensions": "\n".join(replies),
         }
         files = {}
         for name in CONFIG_FILES:
