@@ -72,7 +72,7 @@ def system(tmp_path_factory):
     sys_ = System(config, echo=lambda *_: None, instance_name="test-e2e-sms",
                   find_pending_survey=surveys.find_pending_survey, record_survey_rating=surveys.record_rating)
     sys_.customer_port = customer_port
-    sys_.surveys = surveys
+    sys_.fake_surveys = surveys   # (sys_.surveys is the real survey service)
     sys_.start()
     assert sys_.sms_gateway.wait_subscribed(30), "the SMS application did not subscribe"
     yield sys_
@@ -136,9 +136,9 @@ def test_the_sms_application_only_takes_text_message_events(system):
 def test_reply_line_keypad_rating_is_stored_through_the_callback(system):
     with SippCaller(system.asterisk.sip_uri("1650"), digits="1,,4", caller_number=CUSTOMER,
                     pause_before_digits=2.0, hold_seconds=20) as caller:
-        wait_for(lambda: system.surveys.ratings, timeout=30, what="the rating")
+        wait_for(lambda: system.fake_surveys.ratings, timeout=30, what="the rating")
         assert caller.wait(40) == 0, caller.logs()   # the line hung up after the thanks
-    assert system.surveys.ratings == [(7, 4)]
+    assert system.fake_surveys.ratings == [(7, 4)]
     with system.sessions() as s:
         call = s.scalars(select(CallRecord).where(CallRecord.caller_number == CUSTOMER)
                          .order_by(CallRecord.id.desc())).first()
