@@ -14,6 +14,7 @@ from cti.callbacks import CallbackService
 from cti.escalation_runner import TimerRunner
 from cti.escalation_service import EscalationService
 from cti.events import EventBus
+from cti.happy_call import HappyCallService, Settings as HappyCallSettings
 from cti.mailer import SmtpMailer
 from cti.intake.attachments import AttachmentStore
 from cti.intake.service import IntakeService
@@ -67,6 +68,7 @@ class System:
         self.escalation: Optional[EscalationService] = None
         self.timers: Optional[TimerRunner] = None     # escalation timers (docs/escalation.md)
         self.intake: Optional[IntakeService] = None
+        self.happy_calls: Optional[HappyCallService] = None   # status calls to customers (docs/happy-call.md)
         self.mail_listener = None
         self.speech = None
         self.speech_workers = None
@@ -92,8 +94,12 @@ class System:
         self.callbacks.reset_dialing()
         self.supervision = SupervisorService(self.sessions, self.bus, self.call_center)
         self.sensitivity = SensitivityService(self.sessions, self.bus)
-        self.escalation = EscalationService(self.sessions, self.bus, self.config,
-                                            mailer=SmtpMailer.from_config(self.config["mail"]))
+        mailer = SmtpMailer.from_config(self.config["mail"])
+        self.happy_calls = HappyCallService(self.sessions, self.bus,
+                                            HappyCallSettings.from_config(self.config["happy_call"]), mailer=mailer)
+        self.happy_calls.reset_dialing()
+        self.escalation = EscalationService(self.sessions, self.bus, self.config, mailer=mailer,
+                                            relayed_by_call=self.happy_calls.relays)
         mail = self.config["mail_intake"]
         self.intake = IntakeService(self.sessions, self.bus, AttachmentStore(mail["attachments_dir"]),
                                     queue_name=self.config["acd"]["queue"], max_bytes=int(mail["max_bytes"]))
@@ -215,8 +221,25 @@ class System:
         from ivr.app import load
 
         self.ari_app = load(self.config, self.call_center, self.bus, url, user, password, speech=self.speech,
-                            acd=self.acd, callbacks=self.callbacks)
+                            acd=self.acd, callbacks=self.callbacks, happy_calls=self.happy_calls,
+                            happy_texts=self._happy_texts())
         self.ari_app.start()
+
+    def _happy_texts(self):
+        """Where the happy call's spoken texts go: ``[happy_call] tts_dir`` (the
+        external Asterisk's sounds folder + /happycall-tts, shared with this host),
+        else the managed instance's sounds folder; None (fixed prompts only) with an
+        external Asterisk whose folder this host cannot write."""
+        from ivr.flows.happy_call import TTS_SOUND_DIR, SpokenTexts
+
+        section = self.config["happy_call"]
+        if not section["speak_text"]:
+            return None
+        if section["tts_dir"]:
+            return SpokenTexts(Path(section["tts_dir"]))
+        if self.asterisk is not None:
+            return SpokenTexts(self.asterisk.sounds_dir / TTS_SOUND_DIR)
+        return None
 
     # --- whole ------------------------------------------------------------------
     def start(self, wait_for_ari: float = 30.0) -> "System":
@@ -244,6 +267,7 @@ class System:
                              ("Asterisk", lambda: self.asterisk and self.asterisk.stop()),
                              ("speech workers", lambda: self.speech_workers and self.speech_workers.stop()),
                              ("escalation timers", self._stop_timers),
+                             ("happy calls", lambda: self.happy_calls and self.happy_calls.close()),
                              ("database", lambda: self.engine and self.engine.dispose())):
             try:
                 action()
