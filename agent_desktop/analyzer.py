@@ -109,10 +109,11 @@ CHARTS = {
     "agents": {"category": "agent", "series": ["taken", "resolved", "calls_answered"], "stacked": False},
     "handling_time": {"category": "bucket", "series": ["tickets"], "stacked": False},
     "calls_by_queue": {"category": "queue", "series": ["answered", "abandoned"], "stacked": True},
-    "second_level_intake": {"category": "group", "series": ["automatic", "manual"], "stacked": True},
+    # "who" / "what": chart labels made of several columns (display_rows)
+    "second_level_intake": {"category": "who", "series": ["automatic", "manual"], "stacked": True},
     "second_level_satisfaction": {"category": "group", "series": [f"rating_{r}" for r in range(1, 6)],
                                   "stacked": True},
-    "causes_and_resolutions": {"category": "cause", "series": ["tickets"], "stacked": False},
+    "causes_and_resolutions": {"category": "what", "series": ["tickets"], "stacked": False},
 }
 
 # Spreadsheets run cells starting with these as formulas (CSV injection).
@@ -252,6 +253,10 @@ def display_rows(report: Report, queue_titles: dict[str, str],
         for key in ("cause", "action"):
             if key in row and not row[key]:
                 row[key] = _("(not recorded)")
+        if "person" in row:
+            row["who"] = f"{row['group']} · {row['person']}"
+        if "cause" in row:
+            row["what"] = f"{row['group']} · {row['cause']} → {row['action']}"
         if "queue" in row:
             row["queue"] = queue_titles.get(row["queue"], row["queue"]) or _("No queue")
         if "bucket" in row:

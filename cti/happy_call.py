@@ -166,8 +166,8 @@ class HappyCallService:
             if not dialable(row.number):
                 row.last_outcome, row.detail = "failed", "no number that can be dialled"
                 mail = self._conclude(s, row, "failed", now)
-            call_id, state = row.id, row.state
-        self._send(call_id, mail)
+            call_id = row.id
+        state = self._send(call_id, mail)
         if state == QUEUED:
             self._bus.publish(HAPPY_CALL_QUEUED, {"happy_call_id": call_id})
         return call_id
@@ -205,9 +205,7 @@ class HappyCallService:
             if row.state != DIALING:
                 raise HappyCallError(f"happy call {call_id} is {row.state}, not being dialled")
             mail = self._settle(s, row, outcome, detail, now)
-            state = row.state
-        self._send(call_id, mail)
-        return state
+        return self._send(call_id, mail)
 
     def settle_unfinished(self, call_id: int, detail: str) -> Optional[str]:
         """The call's session ended without reporting an outcome (the PBX went
@@ -218,9 +216,7 @@ class HappyCallService:
             if row is None or row.state != DIALING:
                 return None
             mail = self._settle(s, row, "failed", detail, now)
-            state = row.state
-        self._send(call_id, mail)
-        return state
+        return self._send(call_id, mail)
 
     def reset_dialing(self) -> int:
         """At start-up nothing is being dialled: every row left ``dialing`` by an
@@ -276,9 +272,10 @@ class HappyCallService:
                                                 "message": "no e-mail address"})
         return []
 
-    def _send(self, call_id: int, mail: list[tuple[str, str, str]]) -> None:
+    def _send(self, call_id: int, mail: list[tuple[str, str, str]]) -> str:
         """After the commit: the e-mail (SMTP must not hold a transaction open),
-        then the final state if the mail could not be sent, then the bus."""
+        then the final state if the mail could not be sent, then the bus.
+        Returns the row's state."""
         for to, subject, body in mail:
             if not self._mailer.send(to, subject, body):
                 with self._sessions.begin() as s:
@@ -291,6 +288,7 @@ class HappyCallService:
         if row["state"] in FINAL_STATES:
             self._bus.publish(HAPPY_CALL_DONE, {"happy_call_id": call_id, "ticket_id": row["ticket_id"],
                                                 "state": row["state"]})
+        return row["state"]
 
     @staticmethod
     def _event(s: Session, row: HappyCall, kind: str, now: dt.datetime, detail: dict) -> None:

@@ -312,3 +312,30 @@ def test_disabled_happy_calls_leave_the_customer_mail_to_the_escalation_service(
         esc.close()
     finally:
         st.close()
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_system_wires_the_outbox_to_the_escalation_service(tmp_path, enabled):
+    from ivr.system import System
+
+    config = load(environ={}, overrides={"data": {"dir": str(tmp_path / "data")},
+                                         "escalation": {"enabled": False},
+                                         "happy_call": {"enabled": enabled}})
+    system = System(config, echo=lambda *_: None)
+    system.start_database()
+    try:
+        with system.sessions.begin() as s:
+            customer = s.scalar(select(Customer).where(Customer.pin == "100100"))
+            agent = s.scalar(select(User).where(User.username == "agent1"))
+            ticket = Ticket(incident_id="INC-777001", status="in_progress", customer_id=customer.id,
+                            agent_id=agent.id, severity=1)
+            s.add(ticket)
+            s.flush()
+            tid, aid = ticket.id, agent.id
+        system.escalation.add_progress(tid, aid, "Update")
+        rows = system.happy_calls.for_ticket(tid)
+        assert [r["state"] for r in rows] == (["queued"] if enabled else [])
+    finally:
+        system.stop()
+    system.escalation.add_progress(tid, aid, "After the stop: nobody listens")
+    assert len(system.happy_calls.for_ticket(tid)) == (1 if enabled else 0)

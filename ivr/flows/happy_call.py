@@ -119,6 +119,8 @@ class DialingCustomer(State):
                                           int(self.ring_seconds))
         except Exception as exc:  # noqa: BLE001 - a refused originate is a failed attempt, recorded
             ctx.agent_channel_id = None
+            # The session checks for a final state after an event: wake it, or it waits for ever.
+            ctx.post(Timer("originate_failed", 0, channel_id=ctx.channel_id))
             return await self._not_reached(ctx, "failed", f"originate: {exc}")
         return None
 
