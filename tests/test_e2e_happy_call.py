@@ -118,8 +118,8 @@ def test_a_progress_update_calls_the_customer_who_hears_the_status_and_the_text(
         answered_at = time.monotonic()
         assert phone.wait(60) == 0, phone.logs()          # we hung up after the message
         heard_for = time.monotonic() - answered_at
+        assert "INVITE sip:%s@" % CUSTOMER_NUMBER in phone.messages()
     assert row.attempts == 1 and row.number == CUSTOMER_NUMBER
-    assert "INVITE sip:%s@" % CUSTOMER_NUMBER in phone.messages()
     [media] = [m for _, m in played if "happy_greeting" in m]
     digits = [d for d in incident if d.isdigit()]
     names = [part.rsplit("/", 1)[1] for part in media.split(",")]
