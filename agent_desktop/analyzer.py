@@ -24,7 +24,7 @@ from agent_desktop import labels
 from agent_desktop.auth import roles_required
 from agent_desktop.context import services
 from cti.analyzer import MAX_DAYS, REPORTS, Analyzer, AnalyzerError, Period, Report, Scope
-from db.models import Queue, Site
+from db.models import Queue, Site, SupportGroup
 
 bp = Blueprint("analyzer", __name__, url_prefix="/analyzer")
 
@@ -40,6 +40,9 @@ TITLES = {
     "agents": _l("Intake and processing per agent"),
     "handling_time": _l("Handling time"),
     "calls_by_queue": _l("Calls per queue"),
+    "second_level_intake": _l("2nd-level intake"),
+    "second_level_satisfaction": _l("2nd-level group satisfaction"),
+    "causes_and_resolutions": _l("Causes and resolutions"),
 }
 
 COLUMNS = {
@@ -73,6 +76,19 @@ COLUMNS = {
     "sl_share": _l("Service level"),
     "avg_wait_s": _l("Average wait (s)"),
     "max_wait_s": _l("Longest wait (s)"),
+    "group": _l("Support group"),
+    "person": _l("Assigned to"),
+    "assignments": _l("Assignments"),
+    "automatic": _l("Automatic"),
+    "manual": _l("Manual"),
+    "cause": _l("Cause"),
+    "action": _l("Action"),
+    "causes": _l("Causes"),
+    "rating_1": _l("Rating 1"),
+    "rating_2": _l("Rating 2"),
+    "rating_3": _l("Rating 3"),
+    "rating_4": _l("Rating 4"),
+    "rating_5": _l("Rating 5"),
 }
 
 BUCKET_LABELS = {
@@ -93,6 +109,11 @@ CHARTS = {
     "agents": {"category": "agent", "series": ["taken", "resolved", "calls_answered"], "stacked": False},
     "handling_time": {"category": "bucket", "series": ["tickets"], "stacked": False},
     "calls_by_queue": {"category": "queue", "series": ["answered", "abandoned"], "stacked": True},
+    # "who" / "what": chart labels made of several columns (display_rows)
+    "second_level_intake": {"category": "who", "series": ["automatic", "manual"], "stacked": True},
+    "second_level_satisfaction": {"category": "group", "series": [f"rating_{r}" for r in range(1, 6)],
+                                  "stacked": True},
+    "causes_and_resolutions": {"category": "what", "series": ["tickets"], "stacked": False},
 }
 
 # Spreadsheets run cells starting with these as formulas (CSV injection).
@@ -211,11 +232,31 @@ def _queue_titles() -> dict[str, str]:
     return {r.name: labels.queue_label(r.title or "", r.title_en or "", r.name) for r in rows}
 
 
-def display_rows(report: Report, queue_titles: dict[str, str]) -> list[dict[str, Any]]:
-    """The rows with queue names and buckets in the page's language."""
+def _group_names() -> dict[str, str]:
+    with services().sessions() as s:
+        rows = s.execute(select(SupportGroup.code, SupportGroup.name, SupportGroup.name_en)).all()
+    return {r.code: labels.queue_label(r.name or "", r.name_en or "", r.code) for r in rows}
+
+
+def display_rows(report: Report, queue_titles: dict[str, str],
+                 group_names: Optional[dict[str, str]] = None) -> list[dict[str, Any]]:
+    """The rows with queue and group names, buckets and empty texts in the page's language."""
     rows = []
+    if group_names is None and "group" in report.columns:
+        group_names = _group_names()
     for row in report.rows:
         row = dict(row)
+        if "group" in row:
+            row["group"] = (group_names or {}).get(row["group"], row["group"])
+        if "person" in row and not row["person"]:
+            row["person"] = _("(whole group)")
+        for key in ("cause", "action"):
+            if key in row and not row[key]:
+                row[key] = _("(not recorded)")
+        if "person" in row:
+            row["who"] = f"{row['group']} · {row['person']}"
+        if "cause" in row:
+            row["what"] = f"{row['group']} · {row['cause']} → {row['action']}"
         if "queue" in row:
             row["queue"] = queue_titles.get(row["queue"], row["queue"]) or _("No queue")
         if "bucket" in row:

@@ -40,6 +40,9 @@ HISTORY_LABELS = {
     # Intake channels (docs/intake.md).
     "message_received": _l("E-mail received"),
     "popped": _l("Shown to agent"),
+    # The happy call (docs/happy-call.md): each call attempt, then how the customer was told.
+    "happy_call_attempt": _l("Happy call attempt"),
+    "happy_call": _l("Happy call"),
 }
 
 POP_TYPE_LABELS = {

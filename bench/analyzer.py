@@ -3,8 +3,9 @@
 
 Generates ``--tickets`` tickets (1 000 000 by default) spread over ``--days``
 days (365) with their history events (created, answered, resolved, some moved
-or abandoned), the call records of the phone tickets and the surveys of part
-of the resolved ones, into a fresh migrated SQLite database (executemany on the
+or abandoned), the call records of the phone tickets, the surveys of part
+of the resolved ones and the 2nd level (escalated tickets' groups, assignments,
+causes and actions), into a fresh migrated SQLite database (executemany on the
 DB-API cursor, one transaction per chunk) and, when a throwaway PostgreSQL
 cluster can be started (``tests/support/pg_cluster.py``), into PostgreSQL
 (``COPY``).  The same random seed gives the same rows in both.  Then each report
@@ -62,7 +63,15 @@ HOUR_WEIGHTS = (1, 1, 1, 1, 1, 2, 3, 6, 12, 16, 16, 14, 9, 14, 16, 15, 13, 10, 6
 
 TICKET_COLS = ("id", "incident_id", "channel", "status", "customer_id", "caller_number", "caller_name",
                "entered_pin", "queue_id", "agent_id", "language", "request", "resolution", "severity",
-               "created_at", "resolved_at")
+               "created_at", "resolved_at", "level", "group_id", "cause", "action")
+ASSIGNMENT_COLS = ("ticket_id", "from_user_id", "from_group_id", "to_group_id", "to_user_id", "at", "reason",
+                   "automatic")
+GROUPS = ("operations", "techsupport", "network", "database", "erp")
+# The 2nd level: this share of the tickets an agent took is escalated; a resolved one gets
+# a cause and an action from this vocabulary (15 causes x 3 actions).
+ESCALATED_SHARE = 0.12
+CAUSES = tuple(f"cause {i:02d}" for i in range(15))
+ACTIONS = ("restarted the service", "replaced the part", "changed the configuration")
 EVENT_COLS = ("ticket_id", "kind", "at", "user_id", "detail")
 CALL_COLS = ("channel_id", "ticket_id", "caller_number", "caller_name", "line", "queue_id", "agent_id",
              "started_at", "queued_at", "answered_at", "ended_at", "outcome", "wait_seconds", "end_reason")
@@ -80,23 +89,53 @@ class Generator:
     """The rows, chunk by chunk, always the same for the same seed and size."""
 
     def __init__(self, tickets: int, days: int, end: dt.datetime, queue_ids: list[int], agent_ids: list[int],
-                 customer_ids: list[int]):
+                 customer_ids: list[int], group_ids: list[int]):
         self.tickets, self.days, self.end = tickets, days, end
         self.start = end - dt.timedelta(days=days)
         self.queue_ids, self.agent_ids, self.customer_ids = queue_ids, agent_ids, customer_ids
+        self.group_ids = group_ids
 
-    def chunks(self) -> Iterator[tuple[list, list, list, list]]:
+    def chunks(self) -> Iterator[tuple[list, list, list, list, list]]:
         rnd = random.Random(SEED)
+        # The 2nd level draws from its own stream: the first-level rows stay what they were
+        # before it was added (figures comparable with earlier runs).
+        self._rnd2 = random.Random(SEED + 2)
         channels = [c for c, _ in CHANNELS]
         channel_w = [w for _, w in CHANNELS]
         hours = list(range(24))
         ticket_id = 0
         while ticket_id < self.tickets:
-            tickets, events, calls, surveys = [], [], [], []
+            tickets, events, calls, surveys, assignments = [], [], [], [], []
             for _ in range(min(CHUNK, self.tickets - ticket_id)):
                 ticket_id += 1
                 self._one(rnd, ticket_id, channels, channel_w, hours, tickets, events, calls, surveys)
-            yield tickets, events, calls, surveys
+                self._second_level(tickets, assignments)
+            yield tickets, events, calls, surveys, assignments
+
+    def _second_level(self, tickets: list, assignments: list) -> None:
+        """Escalate the ticket just made (the last row) with ESCALATED_SHARE: level 2, a
+        group, one or two assignments (some automatic, some to the whole group), and for
+        a resolved one a cause and an action."""
+        rnd = self._rnd2
+        row = tickets[-1]
+        tid, agent, created, resolved = row[0], row[9], row[14], row[15]
+        if agent is None or rnd.random() >= ESCALATED_SHARE:
+            tickets[-1] = row + (1, None, "", "")
+            return
+        group = rnd.choice(self.group_ids)
+        created_at = dt.datetime.strptime(created, "%Y-%m-%d %H:%M:%S.%f")
+        automatic = rnd.random() < 0.3
+        at = created_at + (dt.timedelta(hours=3) if automatic else
+                           dt.timedelta(seconds=min(rnd.lognormvariate(6.5, 1.2), 3 * 3600)))
+        person = None if rnd.random() < 0.25 else rnd.choice(self.agent_ids)
+        assignments.append((tid, None if automatic else agent, None, group, person, _ts(at), "", automatic))
+        if rnd.random() < 0.2:
+            assignments.append((tid, person, group, group, rnd.choice(self.agent_ids),
+                                _ts(at + dt.timedelta(minutes=rnd.randrange(5, 120))), "", False))
+        cause, action = ("", "")
+        if resolved is not None:
+            cause, action = rnd.choice(CAUSES), rnd.choice(ACTIONS)
+        tickets[-1] = row + (2, group, cause, action)
 
     def _one(self, rnd, tid, channels, channel_w, hours, tickets, events, calls, surveys) -> None:
         day = rnd.randrange(self.days)
@@ -140,11 +179,11 @@ class Generator:
 
 # --------------------------------------------------------------------------- loading
 
-def _reference_rows(engine) -> tuple[list[int], list[int], list[int]]:
-    """Sites, queues, agents and customers through the ORM-free Core: small."""
+def _reference_rows(engine) -> tuple[list[int], list[int], list[int], list[int]]:
+    """Sites, queues, agents, customers and support groups through the ORM-free Core: small."""
     from sqlalchemy import insert, select
 
-    from db.models import Customer, Queue, Site, User
+    from db.models import Customer, Queue, Site, SupportGroup, User
     with engine.begin() as c:
         c.execute(insert(Site), [{"code": "SEL", "name": "Seoul HQ"}, {"code": "BSN", "name": "Busan centre"}])
         sites = list(c.execute(select(Site.id).order_by(Site.id)).scalars())
@@ -157,7 +196,10 @@ def _reference_rows(engine) -> tuple[list[int], list[int], list[int]]:
         queues = list(c.execute(select(Queue.id).order_by(Queue.id)).scalars())
         agents = list(c.execute(select(User.id).order_by(User.id)).scalars())
         customers = list(c.execute(select(Customer.id).order_by(Customer.id)).scalars())
-    return queues, agents, customers
+        c.execute(insert(SupportGroup), [{"code": g, "name": g, "name_en": g, "kind": "specialist", "skills": "",
+                                          "email": "", "active": True} for g in GROUPS])
+        groups = list(c.execute(select(SupportGroup.id).order_by(SupportGroup.id)).scalars())
+    return queues, agents, customers, groups
 
 
 def _insert_sql(table: str, cols: tuple[str, ...], style: str) -> str:
@@ -169,8 +211,9 @@ def load_sqlite(engine, gen: Generator) -> None:
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
-        for tickets, events, calls, surveys in gen.chunks():
+        for tickets, events, calls, surveys, assignments in gen.chunks():
             cur.executemany(_insert_sql("tickets", TICKET_COLS, "qmark"), tickets)
+            cur.executemany(_insert_sql("ticket_assignments", ASSIGNMENT_COLS, "qmark"), assignments)
             cur.executemany(_insert_sql("ticket_events", EVENT_COLS, "qmark"), events)
             cur.executemany(_insert_sql("call_records", CALL_COLS, "qmark"), calls)
             cur.executemany(_insert_sql("surveys", SURVEY_COLS, "qmark"), surveys)
@@ -185,8 +228,9 @@ def load_postgres(engine, gen: Generator) -> None:
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
-        for tickets, events, calls, surveys in gen.chunks():
+        for tickets, events, calls, surveys, assignments in gen.chunks():
             for table, cols, rows in (("tickets", TICKET_COLS, tickets), ("ticket_events", EVENT_COLS, events),
+                                      ("ticket_assignments", ASSIGNMENT_COLS, assignments),
                                       ("call_records", CALL_COLS, calls), ("surveys", SURVEY_COLS, surveys)):
                 with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
                     for row in rows:
@@ -206,7 +250,7 @@ def counts(engine) -> dict[str, int]:
     from sqlalchemy import text
     with engine.connect() as c:
         return {t: c.execute(text(f"SELECT count(*) FROM {t}")).scalar()
-                for t in ("tickets", "ticket_events", "call_records", "surveys")}
+                for t in ("tickets", "ticket_events", "call_records", "surveys", "ticket_assignments")}
 
 
 # --------------------------------------------------------------------------- timing
@@ -234,13 +278,13 @@ def differences(a: dict, b: dict) -> list[str]:
     return [f"{name} ({range_name})" for (name, range_name) in a if a[(name, range_name)] != b.get((name, range_name))]
 
 
-def build(label: str, url: str, gen_factory: Callable[[list, list, list], Generator],
+def build(label: str, url: str, gen_factory: Callable[[list, list, list, list], Generator],
           loader: Callable) -> tuple[Any, dict[str, Any]]:
     engine = make_engine({"url": url})
     upgrade(engine)
-    queues, agents, customers = _reference_rows(engine)
+    queues, agents, customers, groups = _reference_rows(engine)
     t0 = time.perf_counter()
-    loader(engine, gen_factory(queues, agents, customers))
+    loader(engine, gen_factory(queues, agents, customers, groups))
     load_s = time.perf_counter() - t0
     info = {"load_s": load_s, "rows": counts(engine)}
     say(f"  {label}: loaded in {load_s:.0f} s: {info['rows']}")
@@ -284,10 +328,12 @@ def render_section(results, infos, ranges, args, info, command, started, duratio
         f"- **Command:** `{command}`",
         f"- **Data:** {sizes.get('tickets', 0):,} tickets over {args.days} days, {sizes.get('ticket_events', 0):,} "
         f"history events, {sizes.get('call_records', 0):,} call records, {sizes.get('surveys', 0):,} answered "
-        f"surveys; {N_AGENTS} agents, {N_CUSTOMERS:,} customers, {len(QUEUES)} queues on 2 sites.  Load time: "
+        f"surveys, {sizes.get('ticket_assignments', 0):,} 2nd-level assignments ({ESCALATED_SHARE:.0%} of the "
+        f"tickets taken escalated to {len(GROUPS)} support groups, {len(CAUSES)} causes x {len(ACTIONS)} actions); "
+        f"{N_AGENTS} agents, {N_CUSTOMERS:,} customers, {len(QUEUES)} queues on 2 sites.  Load time: "
         + ", ".join(f"{db} {i['load_s']:.0f} s" for db, i in infos.items())
-        + " (SQLite: executemany on the DB-API cursor; PostgreSQL: COPY; the report indexes of migration "
-        "a5e1c0f3b7d2 in place, then ANALYZE).",
+        + " (SQLite: executemany on the DB-API cursor; PostgreSQL: COPY; the report indexes of migrations "
+        "a5e1c0f3b7d2 and d4c1a9e7f220 in place, then ANALYZE).",
         f"- **PostgreSQL:** {pg_note}",
         f"- **Target:** ≤ {TARGET_S:g} s per report — "
         + ("**met for every report and period**" if not over else
@@ -354,8 +400,8 @@ def run(args: argparse.Namespace, started: dt.datetime, t_start: float, load: di
     ranges = {"whole span": (first_day, end_day - dt.timedelta(days=1)),
               "last 30 days": (end_day - dt.timedelta(days=30), end_day - dt.timedelta(days=1))}
 
-    def gen_factory(queues, agents, customers):
-        return Generator(args.tickets, args.days, end_utc, queues, agents, customers)
+    def gen_factory(queues, agents, customers, groups):
+        return Generator(args.tickets, args.days, end_utc, queues, agents, customers, groups)
 
     results: dict[str, dict] = {}
     infos: dict[str, dict] = {}

@@ -45,7 +45,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, aliased, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
-from db.models import CallRecord, Queue, Survey, Ticket, TicketEvent, User
+from db.models import CallRecord, Queue, SupportGroup, Survey, Ticket, TicketAssignment, TicketEvent, User
 from db.session import make_engine, make_session_factory
 
 MAX_DAYS = 400                 # longest period one request may ask for
@@ -65,6 +65,7 @@ HANDLING_BUCKETS: tuple[tuple[str, Optional[int]], ...] = (
     ("le_15m", 15 * 60), ("le_1h", 3600), ("le_3h", 3 * 3600), ("le_8h", 8 * 3600), ("le_24h", 24 * 3600),
     ("gt_24h", None))
 ALL = "all"                    # the total row's key
+MAX_CAUSE_ROWS = 100           # causes and resolutions: the most frequent combinations listed
 
 
 class AnalyzerError(ValueError):
@@ -453,6 +454,106 @@ def calls_by_queue(s: Session, period: Period, scope: Scope) -> Report:
                    "abandoned": sum(r["abandoned"] for r in rows)})
 
 
+def second_level_intake(s: Session, period: Period, scope: Scope) -> Report:
+    """Assignments to 2nd-level support groups made in the period
+    (``ticket_assignments.at``), per group and person (no person: to the whole
+    group): assignments, of which automatic (the first-level time rule) and
+    manual (escalations and re-assignments), and distinct tickets.  Scope: the
+    assigned ticket's queue."""
+    a = TicketAssignment
+    where = [_in_period(a.at, period), a.to_group_id.is_not(None)]
+    if scope.site_id is not None or scope.queue_id is not None:
+        where.append(select(Ticket.id).where(Ticket.id == a.ticket_id,
+                                             *_queue_filter(Ticket.queue_id, scope)).exists())
+    automatic = case((a.automatic.is_(True), 1), else_=0)
+    stmt = (select(a.to_group_id, a.to_user_id, func.count(), func.sum(automatic),
+                   func.count(func.distinct(a.ticket_id)))
+            .where(*where).group_by(a.to_group_id, a.to_user_id))
+    total_stmt = select(func.count(), func.sum(automatic), func.count(func.distinct(a.ticket_id))).where(*where)
+    groups = _group_codes(s)
+    rows = []
+    found = s.execute(stmt).all()
+    people = _people(s, [uid for _, uid, *_ in found if uid is not None])
+    for gid, uid, n, auto, tickets in found:
+        rows.append({"group": groups.get(gid, str(gid)), "person": people.get(uid, "") if uid is not None else "",
+                     "assignments": n, "automatic": int(auto or 0), "manual": n - int(auto or 0),
+                     "tickets": tickets})
+    rows.sort(key=lambda r: (r["group"], r["person"]))
+    n, auto, tickets = s.execute(total_stmt).one()
+    summary = {"assignments": int(n or 0), "automatic": int(auto or 0), "manual": int(n or 0) - int(auto or 0),
+               "tickets": int(tickets or 0)}
+    return Report("second_level_intake", ("group", "person", "assignments", "automatic", "manual", "tickets"),
+                  rows, summary)
+
+
+def _level2_resolved_where(period: Period, scope: Scope) -> list[ColumnElement]:
+    """Tickets created in the period and resolved at the 2nd level (by a support group)."""
+    return [Ticket.level == 2, *_tickets_where(period, scope), Ticket.group_id.is_not(None),
+            Ticket.resolved_at.is_not(None)]
+
+
+def second_level_satisfaction(s: Session, period: Period, scope: Scope) -> Report:
+    """Answered surveys (rating set) of tickets created in the period and
+    resolved at the 2nd level, per support group (the ticket's group when it was
+    resolved): responses, average rating, responses per rating 1-5.  Averages
+    are sums of the grouped counts over the responses (the same on both databases)."""
+    stmt = (select(Ticket.group_id, Survey.rating, func.count())
+            .select_from(Survey).join(Ticket, Ticket.id == Survey.ticket_id)
+            .where(Survey.rating.is_not(None), *_level2_resolved_where(period, scope))
+            .group_by(Ticket.group_id, Survey.rating))
+    per: dict[int, dict[int, int]] = {}
+    for gid, rating, n in s.execute(stmt):
+        per.setdefault(gid, {})[int(rating)] = n
+    groups = _group_codes(s)
+    rows = []
+    for gid, counts in per.items():
+        responses = sum(counts.values())
+        row: dict[str, Any] = {"group": groups.get(gid, str(gid)), "responses": responses,
+                               "average": _round(sum(r * n for r, n in counts.items()) / responses, 2)}
+        row.update({f"rating_{r}": counts.get(r, 0) for r in RATINGS})
+        rows.append(row)
+    rows.sort(key=lambda r: r["group"])
+    responses = sum(r["responses"] for r in rows)
+    total = sum(r * n for counts in per.values() for r, n in counts.items())
+    return Report("second_level_satisfaction",
+                  ("group", "responses", "average", *(f"rating_{r}" for r in RATINGS)), rows,
+                  {"responses": responses, "average": _round(total / responses, 2) if responses else None})
+
+
+def causes_and_resolutions(s: Session, period: Period, scope: Scope) -> Report:
+    """Tickets created in the period and resolved at the 2nd level, per support
+    group, recorded cause and action (as entered: the same words count
+    together), most frequent first; at most MAX_CAUSE_ROWS combinations are
+    listed, the summary counts them all."""
+    count = func.count()
+    stmt = (select(Ticket.group_id, Ticket.cause, Ticket.action, count.label("n"))
+            .where(*_level2_resolved_where(period, scope))
+            .group_by(Ticket.group_id, Ticket.cause, Ticket.action)
+            # ties broken by the first ticket's id, not by text: PostgreSQL's collation
+            # orders text differently from SQLite, and the cut must be the same on both
+            .order_by(count.desc(), func.min(Ticket.id))
+            .limit(MAX_CAUSE_ROWS))
+    groups = _group_codes(s)
+    rows = [{"group": groups.get(gid, str(gid)), "cause": cause or "", "action": action or "", "tickets": n}
+            for gid, cause, action, n in s.execute(stmt)]
+    # ties in the count are listed by group code, cause, action (not by group id)
+    rows.sort(key=lambda r: (-r["tickets"], r["group"], r["cause"], r["action"]))
+    total, causes = s.execute(select(func.count(), func.count(func.distinct(Ticket.cause)))
+                              .where(*_level2_resolved_where(period, scope))).one()
+    return Report("causes_and_resolutions", ("group", "cause", "action", "tickets"), rows,
+                  {"tickets": int(total or 0), "causes": int(causes or 0)})
+
+
+def _group_codes(s: Session) -> dict[Optional[int], str]:
+    return dict(s.execute(select(SupportGroup.id, SupportGroup.code)).all())
+
+
+def _people(s: Session, user_ids: list[int]) -> dict[int, str]:
+    if not user_ids:
+        return {}
+    return dict(s.execute(select(User.id, User.display_name).where(User.id.in_(set(user_ids)))).all())
+
+
 def _fenced(stmt):
     """``stmt`` as a subquery the planner keeps as it is (``OFFSET 0``: SQLite
     does not flatten it, PostgreSQL does not pull it up), so an expression it
@@ -466,9 +567,7 @@ def _queue_names(s: Session) -> dict[Optional[int], str]:
 
 ReportFunction = Callable[[Session, Period, Scope], Report]
 
-# Page order.  2nd-level intake, 2nd-level group satisfaction and causes and
-# resolutions need the support-group tables of the lifecycle work: each will be
-# one more function here.
+# Page order.
 REPORTS: dict[str, ReportFunction] = {
     "first_call_resolution": first_call_resolution,
     "intake_by_hour": intake_by_hour,
@@ -477,6 +576,9 @@ REPORTS: dict[str, ReportFunction] = {
     "agents": agents,
     "handling_time": handling_time,
     "calls_by_queue": calls_by_queue,
+    "second_level_intake": second_level_intake,
+    "second_level_satisfaction": second_level_satisfaction,
+    "causes_and_resolutions": causes_and_resolutions,
 }
 
 

@@ -107,6 +107,22 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "progress_minutes": 30,        # severity 1 and 2: progress this often when the table says nothing
         "poll_seconds": 5.0,           # how often the runner looks for due timers
     },
+    "happy_call": {
+        # Status calls to customers (docs/happy-call.md): each update of a ticket of these
+        # severities is spoken to the customer by an outbound call through Asterisk, or
+        # e-mailed when the call is not answered.  Dial string and caller id: [acd] callback_*.
+        "enabled": True,
+        "severities": [1, 2],
+        "max_attempts": 2,            # calls before the e-mail replaces the call
+        "retry_minutes": 5.0,         # between attempts
+        "max_parallel": 4,            # happy calls ringing at once
+        "ring_seconds": 30.0,         # how long the customer's phone rings
+        "poll_seconds": 5.0,          # how often the telephony side looks for due calls
+        "speak_text": True,           # the update's text as speech (espeak-ng) after the fixed prompts
+        # Where spoken texts are written for Asterisk (its sounds folder + "/happycall-tts");
+        # empty: the managed instance's folder, none with an external Asterisk (fixed prompts only).
+        "tts_dir": "",
+    },
     "mail": {
         # Outgoing notification e-mail (SMTP via smtplib).  Empty host: no e-mail is sent (logged).
         "host": "",

@@ -69,8 +69,13 @@ class EscalationService:
     first pop of a ticket starts its first level); ``close()`` unsubscribes."""
 
     def __init__(self, session_factory: sessionmaker, bus: events.EventBus, config: dict,
-                 clock: Clock = utc_now, mailer: Optional[Mailer] = None):
+                 clock: Clock = utc_now, mailer: Optional[Mailer] = None,
+                 relayed_by_call: Optional[Callable[[Optional[int]], bool]] = None):
+        """``relayed_by_call(severity)``: True when the customer hears of a ticket's
+        updates by happy call (cti.happy_call, which e-mails when the call is not
+        answered), so this service does not e-mail them as well."""
         self._sessions = session_factory
+        self._relayed_by_call = relayed_by_call or (lambda _severity: False)
         self._bus = bus
         self._now = clock
         self._mailer = mailer or NullMailer()
@@ -225,7 +230,7 @@ class EscalationService:
             after.publish.append((TICKET_PROGRESS, {
                 "ticket_id": ticket.id, "kind": "progress", "text": text, "severity": ticket.severity,
                 "customer_id": ticket.customer_id, "by_user_id": user_id}))
-            if ticket.severity in rules.PROGRESS_SEVERITIES:
+            if ticket.severity in rules.PROGRESS_SEVERITIES and not self._relayed_by_call(ticket.severity):
                 self._mail_customer(s, ticket, after, f"[HappyCall] {ticket.incident_id}: progress",
                                     f"Progress on your request {ticket.incident_id}:\n\n{text}\n")
         self._after(after)
@@ -256,8 +261,9 @@ class EscalationService:
             after.publish.append((TICKET_PROGRESS, {
                 "ticket_id": ticket.id, "kind": "resolved", "text": resolution, "severity": ticket.severity,
                 "customer_id": ticket.customer_id, "by_user_id": user_id}))
-            self._mail_customer(s, ticket, after, f"[HappyCall] {ticket.incident_id} resolved",
-                                f"Your request {ticket.incident_id} is resolved.\n\n{resolution}\n")
+            if not self._relayed_by_call(ticket.severity):
+                self._mail_customer(s, ticket, after, f"[HappyCall] {ticket.incident_id} resolved",
+                                    f"Your request {ticket.incident_id} is resolved.\n\n{resolution}\n")
         self._after(after)
 
     # ---- timers ----------------------------------------------------------------------------

@@ -689,3 +689,40 @@ class SmsMessage(Base):
     error: Mapped[str] = mapped_column(Text, default="")
     duplicate_of_id: Mapped[Optional[int]] = mapped_column(ForeignKey("sms_messages.id"))
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+# --- Happy call (issue 5): the persisted outbox of status calls to customers ---
+
+class HappyCall(Base):
+    """One status update to relay to a customer by an automated outbound call
+    (``ivr/flows/happy_call.py``), or by e-mail when the call is not answered.
+
+    ``state``: queued (waiting for ``due_at``) -> dialing -> answered, or after
+    the last attempt no_answer / busy / failed -> messaged (e-mail sent) or left
+    at that outcome when no message could be sent.  Nothing is kept in memory:
+    after a restart, queued rows are dialled and a row left ``dialing`` counts as
+    a failed attempt (cti/happy_call.py)."""
+    __tablename__ = "happy_calls"
+    __table_args__ = (Index("ix_happy_calls_state_due", "state", "due_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))                       # progress|resolved
+    text: Mapped[str] = mapped_column(Text, default="")                 # the update, as entered
+    language: Mapped[str] = mapped_column(String(8), default="ko")
+    number: Mapped[str] = mapped_column(String(64), default="")         # the customer's phone ('' : none)
+    email: Mapped[str] = mapped_column(String(254), default="")
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    last_outcome: Mapped[str] = mapped_column(String(16), default="")   # of the last attempt
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    detail: Mapped[str] = mapped_column(String(200), default="")        # why it ended as it did
+    by_user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    due_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_attempt_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    finished_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+
+
+# The analyzer's 2nd-level reports (docs/analyzer.md): assignments by time with the
+# group and person (2nd-level intake), level-2 tickets by creation time.
+Index("ix_ticket_assignments_report", TicketAssignment.at, TicketAssignment.to_group_id,
+      TicketAssignment.to_user_id, TicketAssignment.automatic, TicketAssignment.ticket_id)
+Index("ix_tickets_level_created", Ticket.level, Ticket.created_at, Ticket.group_id, Ticket.resolved_at)

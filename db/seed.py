@@ -300,6 +300,9 @@ def seed_history(session_factory: sessionmaker, days: int = 28, per_day: int = 3
     from db.models import CallRecord, Survey, Ticket, TicketEvent
 
     rnd = random.Random(seed_value)
+    # The 2nd level (escalations, cause and action) draws from its own stream, so the
+    # first-level history stays what it was before it was added.
+    rnd2 = random.Random(seed_value + 1)
     now = now or utc_now()
     with session_factory.begin() as s:
         if s.scalar(select(Ticket.id).where(Ticket.incident_id.like(HISTORY_INCIDENT_PREFIX + "%")).limit(1)):
@@ -308,6 +311,7 @@ def seed_history(session_factory: sessionmaker, days: int = 28, per_day: int = 3
         agents = list(s.scalars(select(User.id).where(User.role == "agent", User.username.like("agent%"))))
         queues = list(s.scalars(select(Queue.id)))
         customers = list(s.scalars(select(Customer.id)))
+        members = _group_members(s)
         if not agents or not queues:
             raise RuntimeError("run the normal seeding first (no agents or queues)")
         added = 0
@@ -342,6 +346,8 @@ def seed_history(session_factory: sessionmaker, days: int = 28, per_day: int = 3
                 if resolved is not None:
                     if rnd.random() < 0.05:
                         events.append(("moved", created + dt.timedelta(seconds=30), None))
+                    if members and rnd2.random() < HISTORY_ESCALATED_SHARE:
+                        events += _demo_escalation(s, rnd2, ticket, members, created, resolved)
                     events.append(("resolved", resolved, agent))
                     if rnd.random() < 0.4:
                         s.add(Survey(ticket_id=ticket.id, state="answered", channel="sms",
@@ -351,6 +357,50 @@ def seed_history(session_factory: sessionmaker, days: int = 28, per_day: int = 3
                     s.add(TicketEvent(ticket_id=ticket.id, kind=kind, at=at, user_id=user, detail={}))
     echo(f"  demo history: {added} tickets over the {days} days before today")
     return added
+
+
+# Demo history: this share of the resolved tickets went to a support group, which
+# recorded one of these causes and actions (analyzer: 2nd-level reports).
+HISTORY_ESCALATED_SHARE = 0.15
+HISTORY_CAUSES = {
+    "network": [("switch port failure", "moved to a spare port"), ("DNS misconfiguration", "corrected the record")],
+    "database": [("tablespace full", "extended the tablespace"), ("lock contention", "killed the blocking session")],
+    "techsupport": [("driver corrupted", "reinstalled the driver"), ("disk failure", "replaced the disk")],
+    "operations": [("batch job failed", "re-ran the job")],
+}
+
+
+def _group_members(s) -> dict[int, tuple[str, list[int]]]:
+    """Support groups of the demo with their members: {group id: (code, [user ids])}."""
+    from db.models import SupportGroup, SupportGroupMember
+
+    out: dict[int, tuple[str, list[int]]] = {}
+    for gid, code in s.execute(select(SupportGroup.id, SupportGroup.code).where(SupportGroup.active.is_(True))):
+        out[gid] = (code, list(s.scalars(select(SupportGroupMember.user_id).where(
+            SupportGroupMember.group_id == gid))))
+    return out
+
+
+def _demo_escalation(s, rnd, ticket, members, created, resolved) -> list:
+    """Escalate a demo ticket: assignment row(s), level 2, cause and action; returns
+    its history events."""
+    import datetime as dt
+
+    from db.models import TicketAssignment
+
+    gid = rnd.choice(sorted(members))
+    code, people = members[gid]
+    automatic = rnd.random() < 0.25
+    at = min(created + dt.timedelta(minutes=rnd.uniform(2, 30)), resolved)
+    person = rnd.choice(people) if people and rnd.random() < 0.75 else None
+    s.add(TicketAssignment(ticket_id=ticket.id, from_user_id=None if automatic else ticket.agent_id,
+                           to_group_id=gid, to_user_id=person, at=at, automatic=automatic,
+                           reason="(demo history)"))
+    cause, action = rnd.choice(HISTORY_CAUSES.get(code, [("other", "fixed")]))
+    ticket.level, ticket.group_id, ticket.assignee_id = 2, gid, person
+    ticket.escalated_by_id = None if automatic else ticket.agent_id
+    ticket.cause, ticket.action = cause, action
+    return [("escalated", at, None if automatic else ticket.agent_id)]
 
 
 def main(argv: list[str] | None = None) -> None:  # pragma: no cover - developer tool

@@ -13,6 +13,7 @@ import anyio.to_thread
 
 from cti import events
 from cti.callbacks import PLACE_REQUESTED
+from cti.happy_call import HAPPY_CALL_QUEUED
 from cti.supervision import MONITOR_REQUESTED, MOVE_REQUESTED
 from cti.surveys.service import SURVEY_CALL
 from ivr.calls import CallRegistry
@@ -41,7 +42,8 @@ def database_runner(threads: int):
 class AriApplication:
     def __init__(self, config: dict, call_center: Any, bus: events.EventBus,
                  ari_url: str, ari_user: str, ari_password: str, speech: Any = None,
-                 acd: Any = None, callbacks: Any = None, surveys: Any = None, reply_line: Any = None):
+                 acd: Any = None, callbacks: Any = None, surveys: Any = None, reply_line: Any = None,
+                 happy_calls: Any = None, happy_texts: Any = None):
         self._config = config
         self._cc = call_center
         self._bus = bus
@@ -51,6 +53,9 @@ class AriApplication:
         self._callbacks = callbacks    # cti.callbacks.CallbackService
         self._surveys = surveys        # cti.surveys.service.SurveyService (survey calls)
         self._reply_line = reply_line  # ivr.flows.reply_line.ReplyLine: the survey reply line's lookups
+        self._happy_calls = happy_calls  # cti.happy_call.HappyCallService (None: no happy calls)
+        self._happy_texts = happy_texts  # ivr.flows.happy_call.SpokenTexts (None: fixed prompts only)
+        self.happy_dialer = None
         self._portal_cm = None
         self._portal: Optional[anyio.from_thread.BlockingPortal] = None
         self._main_future = None
@@ -72,7 +77,8 @@ class AriApplication:
         unsubscribe = [self._bus.subscribe(events.AGENT_STATE, self._on_agent_state),
                        self._bus.subscribe(PLACE_REQUESTED, self._on_place_callback),
                        self._bus.subscribe(MONITOR_REQUESTED, self._on_monitor),
-                       self._bus.subscribe(MOVE_REQUESTED, self._on_move)]
+                       self._bus.subscribe(MOVE_REQUESTED, self._on_move),
+                       self._bus.subscribe(HAPPY_CALL_QUEUED, self._on_happy_call_queued)]
         if self._surveys is not None:
             unsubscribe.append(self._bus.subscribe(SURVEY_CALL, self._on_survey_call))
         self._unsubscribe = lambda: [u() for u in unsubscribe]
@@ -148,11 +154,29 @@ class AriApplication:
                 on_event=handlers.on_event, on_disconnected=disconnected,
                 backoff_max=float(cfg["asterisk"]["connect_backoff_max"]))
             tg.start_soon(self.dispatcher.run)
+            if self._happy_calls is not None and self._happy_calls.settings.enabled:
+                self.happy_dialer = self._make_happy_dialer(handlers, live, run_sync)
+                tg.start_soon(self.happy_dialer.run)
             tg.start_soon(self.supervisor.run)
             ready.set()
             await self._stop_event.wait()
             await self._hang_up_all()
             tg.cancel_scope.cancel()
+
+    def _make_happy_dialer(self, handlers: StasisHandlers, live: LiveTelephony, run_sync):
+        from ivr.flows.happy_call import HappyCallDialer
+
+        section = self._config["happy_call"]
+        dialer: Optional[HappyCallDialer] = None
+
+        async def place(call: dict) -> None:
+            await handlers.place_happy_call(call, self._happy_calls, self._happy_texts,
+                                            float(section["ring_seconds"]), dialer.finished)
+
+        dialer = HappyCallDialer(self._happy_calls, place, run_sync, ready=lambda: live.is_up and handlers.resynced,
+                                 poll_seconds=float(section["poll_seconds"]),
+                                 max_parallel=self._happy_calls.settings.max_parallel)
+        return dialer
 
     async def _hang_up_all(self) -> None:
         """At shutdown, callers still in the IVR or queue are hung up; their calls
@@ -181,6 +205,19 @@ class AriApplication:
 
     async def _kick(self) -> None:
         self.dispatcher.kick()
+
+    def _on_happy_call_queued(self, _topic: str, _payload: dict) -> None:
+        """A status update was queued for a happy call (from a web thread): look now."""
+        if self._portal is None or self.happy_dialer is None:
+            return
+        try:
+            self._portal.start_task_soon(self._kick_happy)
+        except RuntimeError:
+            self.happy_dialer.kick()      # published on the loop thread itself
+
+    async def _kick_happy(self) -> None:
+        if self.happy_dialer is not None:
+            self.happy_dialer.kick()
 
     def _on_place_callback(self, _topic: str, payload: dict) -> None:
         """An agent's one-click callback (from a web thread); if it fails, the entry
@@ -219,6 +256,7 @@ class AriApplication:
 
 def load(config: dict, call_center: Any, bus: events.EventBus, ari_url: str, ari_user: str,
          ari_password: str, speech: Any = None, acd: Any = None, callbacks: Any = None,
-         surveys: Any = None, reply_line: Any = None) -> AriApplication:
+         surveys: Any = None, reply_line: Any = None, happy_calls: Any = None,
+         happy_texts: Any = None) -> AriApplication:
     return AriApplication(config, call_center, bus, ari_url, ari_user, ari_password, speech, acd, callbacks,
-                          surveys, reply_line)
+                          surveys, reply_line, happy_calls, happy_texts)

@@ -114,8 +114,32 @@ PROMPTS: dict[str, dict[str, str]] = {
         "ko": "죄송합니다. 기술적인 문제가 발생했습니다. 잠시 후 다시 전화해 주십시오.",
         "en": "We are sorry, a technical problem occurred. Please call again.",
     },
+    # The happy call (ivr/flows/happy_call.py): greeting, "your request" + its number said
+    # digit by digit, the status, then the update's text (spoken at run time) and goodbye.
+    "happy_greeting": {
+        "ko": "안녕하십니까. 해피콜 헬프데스크에서 요청하신 건의 진행 상황을 알려 드립니다.",
+        "en": "Hello, this is the HappyCall help desk with news about your request.",
+    },
+    "happy_your_request": {"ko": "요청 번호", "en": "Your request number"},
+    "happy_status_progress": {
+        "ko": "현재 처리 중입니다. 최근 진행 내용은 다음과 같습니다.",
+        "en": "is in progress. The latest update is:",
+    },
+    "happy_status_resolved": {
+        "ko": "처리가 완료되었습니다.",
+        "en": "is resolved.",
+    },
+    "happy_status_update": {
+        "ko": "새로운 진행 내용이 있습니다. 자세한 내용은 헬프데스크로 문의해 주십시오.",
+        "en": "has a new update. Please contact the help desk for the details.",
+    },
+    "happy_goodbye": {
+        "ko": "감사합니다. 안녕히 계십시오.",
+        "en": "Thank you. Goodbye.",
+    },
 }
-
+# Digits of an incident number (Korean Sino-Korean digit names, spoken one by one).
+PROMPTS.update({f"digit_{d}": {"ko": "공일이삼사오육칠팔구"[d], "en": str(d)} for d in range(10)})
 
 #: Numbers said in announcements (queue position, minutes of wait).
 MAX_NUMBER = 30

@@ -20,6 +20,7 @@ from ivr.telephony import Telephony
 log = logging.getLogger(__name__)
 
 SUPPORTED_LANGUAGES = ("ko", "en")
+HAPPY_CALL_LINE = "happycall"       # CallContext.line of a happy call's session
 
 
 class StasisHandlers:
@@ -89,8 +90,10 @@ class StasisHandlers:
                             ReplyWelcome(self._reply_line or NO_SURVEYS))
 
     def _start_session(self, channel_id: str, number: str, name: str, line: str, lang: str,
-                       initial: State, after: Optional[Callable[[CallSession], None]] = None) -> CallSession:
-        """``after``: also called when the session has finished (cleaned up)."""
+                       initial: State, on_end=None) -> CallSession:
+        """``on_end(session)``: a coroutine function run after the session's own
+        clean-up, whatever ended it (the happy call settles its outbox row there,
+        the survey call reports that it was answered)."""
         session: CallSession
 
         def register_leg(leg_id: str) -> None:
@@ -106,14 +109,17 @@ class StasisHandlers:
             post=lambda event: session.post(event), log=log,
             speech=self._speech, callbacks=self._callbacks)
 
-        def finished(done: CallSession) -> None:
-            self._registry.finished(done)
-            if after is not None:
-                after(done)
-
-        session = CallSession(ctx, initial, finished)
+        session = CallSession(ctx, initial, self._registry.finished)
         self._registry.add(session)
-        self._start_task(session.run)
+        if on_end is None:
+            self._start_task(session.run)
+        else:
+            async def run_then_end() -> None:
+                try:
+                    await session.run()
+                finally:
+                    await on_end(session)
+            self._start_task(run_then_end)
         return session
 
     async def place_callback(self, callback_id: int, agent_id: int) -> None:
@@ -157,10 +163,11 @@ class StasisHandlers:
                               customer_id=target["customer_id"], language=target["language"],
                               number=target["number"], queue=target["queue"], service=self._surveys)
             lang = call.language if call.language in SUPPORTED_LANGUAGES else self._config["ivr"]["default_language"]
-            self._start_session(event.channel_id, call.number, "", "survey", lang, Asking(call),
-                                after=lambda _s: self._start_task(
-                                    self._survey_result, call.survey_id, "answered",
-                                    "transferred" if call.transferred else ""))
+
+            async def answered(_session: CallSession) -> None:
+                await self._survey_result(call.survey_id, "answered", "transferred" if call.transferred else "")
+
+            self._start_session(event.channel_id, call.number, "", "survey", lang, Asking(call), on_end=answered)
         elif event.type == "ChannelDestroyed":
             target = self._ringing_surveys.pop(event.channel_id)
             self._start_task(self._survey_result, target["survey_id"], result_of_cause(event.cause),
@@ -171,6 +178,29 @@ class StasisHandlers:
             await self._run_sync(self._surveys.call_result, survey_id, result, detail)
         except Exception:  # noqa: BLE001 - the survey's call guard moves it on anyway
             log.exception("survey %s: could not store the call result %s", survey_id, result)
+
+    async def place_happy_call(self, call: dict, service: Any, texts: Any, ring_seconds: float,
+                               on_finished: Callable[[int], None]) -> None:
+        """Dial a customer for a claimed happy call (ivr.flows.happy_call).  The
+        session's id is a name, the customer's channel its other leg; when the
+        session ends, an attempt nobody reported counts as failed and the spoken
+        text's file is removed."""
+        from ivr.flows.happy_call import DialingCustomer, tts_name
+
+        async def settle(session: CallSession) -> None:
+            try:
+                await self._run_sync(service.settle_unfinished, call["id"],
+                                     f"call ended without an outcome ({session.end_reason})")
+            except Exception:  # noqa: BLE001 - logged; the row is settled at the next start-up
+                log.exception("happy call %s: could not settle", call["id"])
+            finally:
+                if texts is not None:
+                    texts.remove(tts_name(call))
+                on_finished(call["id"])
+
+        channel_id = f"happycall-{call['id']}-{secrets.token_hex(4)}"
+        self._start_session(channel_id, call["number"], "", HAPPY_CALL_LINE, call["language"],
+                            DialingCustomer(call, service, texts, ring_seconds), on_end=settle)
 
     async def start_monitor(self, channel_id: str, mode: str, supervisor_id: int) -> None:
         """Ring the supervisor's phone and join the connected call ``channel_id``
@@ -210,6 +240,12 @@ class StasisHandlers:
             session = self._registry.get(cid)
             if session is None:
                 continue
+            if session.ctx.line == HAPPY_CALL_LINE:
+                # Its id is a name, not a channel: only the customer's leg can be gone.
+                leg = session.ctx.agent_channel_id
+                if leg and leg not in live:
+                    session.post(AriEvent("ChannelDestroyed", channel_id=leg))
+                continue
             if cid not in live:
                 log.warning("call %s vanished while ARI was disconnected (%s)", cid, reason_gone)
                 session.post(ServiceEvent("pbx_lost", channel_id=cid) if restarted
@@ -238,6 +274,12 @@ class StasisHandlers:
         self._dispatcher.kick()
         self._resynced = True
 
+    @property
+    def resynced(self) -> bool:
+        """Connected and resynchronised: new outbound calls may start."""
+        return self._resynced
+
     def on_disconnected(self) -> None:
+        self._resynced = False
         log.warning("ARI disconnected; %d calls kept and resynchronised on reconnection",
                     len(self._registry))

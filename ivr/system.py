@@ -14,6 +14,7 @@ from cti.callbacks import CallbackService
 from cti.escalation_runner import TimerRunner
 from cti.escalation_service import EscalationService
 from cti.events import EventBus
+from cti.happy_call import HappyCallService, Settings as HappyCallSettings
 from cti.mailer import SmtpMailer
 from cti.intake.attachments import AttachmentStore
 from cti.intake.service import IntakeService
@@ -85,6 +86,7 @@ class System:
         # provides them: the SMS transport (SIP MESSAGE / gateway) and the reply classifier.
         self.sms_sender = None
         self.survey_classifier = None
+        self.happy_calls: Optional[HappyCallService] = None   # status calls to customers (docs/happy-call.md)
         self.mail_listener = None
         self.sms: Optional[SmsService] = None      # every SMS in and out (docs/sms.md)
         self.sms_gateway = None
@@ -113,7 +115,11 @@ class System:
         self.supervision = SupervisorService(self.sessions, self.bus, self.call_center)
         self.sensitivity = SensitivityService(self.sessions, self.bus)
         mailer = SmtpMailer.from_config(self.config["mail"])
-        self.escalation = EscalationService(self.sessions, self.bus, self.config, mailer=mailer)
+        self.happy_calls = HappyCallService(self.sessions, self.bus,
+                                            HappyCallSettings.from_config(self.config["happy_call"]), mailer=mailer)
+        self.happy_calls.reset_dialing()
+        self.escalation = EscalationService(self.sessions, self.bus, self.config, mailer=mailer,
+                                            relayed_by_call=self.happy_calls.relays)
         sms = self.config["sms"]
         self.sms = SmsService(self.sessions, self.bus, None, default_sender=sms["sender"],
                               duplicate_window_seconds=float(sms["duplicate_window_seconds"]))
@@ -283,8 +289,25 @@ class System:
             self._find_pending_survey or survey_links.reply_line_lookup(self.surveys),
             self._record_survey_rating or survey_links.reply_line_rating(self.surveys))
         self.ari_app = load(self.config, self.call_center, self.bus, url, user, password, speech=self.speech,
-                            acd=self.acd, callbacks=self.callbacks, surveys=self.surveys, reply_line=reply_line)
+                            acd=self.acd, callbacks=self.callbacks, surveys=self.surveys, reply_line=reply_line,
+                            happy_calls=self.happy_calls, happy_texts=self._happy_texts())
         self.ari_app.start()
+
+    def _happy_texts(self):
+        """Where the happy call's spoken texts go: ``[happy_call] tts_dir`` (the
+        external Asterisk's sounds folder + /happycall-tts, shared with this host),
+        else the managed instance's sounds folder; None (fixed prompts only) with an
+        external Asterisk whose folder this host cannot write."""
+        from ivr.flows.happy_call import TTS_SOUND_DIR, SpokenTexts
+
+        section = self.config["happy_call"]
+        if not section["speak_text"]:
+            return None
+        if section["tts_dir"]:
+            return SpokenTexts(Path(section["tts_dir"]))
+        if self.asterisk is not None:
+            return SpokenTexts(self.asterisk.sounds_dir / TTS_SOUND_DIR)
+        return None
 
     # --- whole ------------------------------------------------------------------
     def start(self, wait_for_ari: float = 30.0) -> "System":
@@ -316,6 +339,7 @@ class System:
                              ("speech workers", lambda: self.speech_workers and self.speech_workers.stop()),
                              ("escalation timers", self._stop_timers),
                              ("survey runner", self._stop_survey_runner),
+                             ("happy calls", lambda: self.happy_calls and self.happy_calls.close()),
                              ("database", lambda: self.engine and self.engine.dispose())):
             try:
                 action()

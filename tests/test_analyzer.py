@@ -182,6 +182,55 @@ def test_calls_by_queue(analyzer, period):
     assert r.summary == {"calls": 6, "answered": 5, "abandoned": 1}
 
 
+def test_second_level_intake(analyzer, period):
+    # Assignments in the period: T2 -> anet/Tech One, T3 -> anet/Tech One then anet/Agent Two,
+    # T4 and T5 -> adb (whole group, automatic), T9 -> adb/Tech One.  T11's is one minute before
+    # the period (local 23:59 the day before), T12's exactly at its end.
+    r = analyzer.report("second_level_intake", period)
+    assert r.rows == [
+        {"group": "adb", "person": "", "assignments": 2, "automatic": 2, "manual": 0, "tickets": 2},
+        {"group": "adb", "person": "Tech One", "assignments": 1, "automatic": 0, "manual": 1, "tickets": 1},
+        {"group": "anet", "person": "Agent Two", "assignments": 1, "automatic": 0, "manual": 1, "tickets": 1},
+        {"group": "anet", "person": "Tech One", "assignments": 2, "automatic": 0, "manual": 2, "tickets": 2}]
+    assert r.summary == {"assignments": 6, "automatic": 2, "manual": 4, "tickets": 5}
+
+
+def test_second_level_group_satisfaction(analyzer, period):
+    # Resolved at level 2 in the period: T2 (anet, 4), T3 (anet, 2), T4 (adb, no survey),
+    # T5 (adb, 5).  T9 is still open; T11 (anet, 1) was created before the period.
+    r = analyzer.report("second_level_satisfaction", period)
+    assert r.rows == [
+        {"group": "adb", "responses": 1, "average": 5.0, "rating_1": 0, "rating_2": 0, "rating_3": 0,
+         "rating_4": 0, "rating_5": 1},
+        {"group": "anet", "responses": 2, "average": 3.0, "rating_1": 0, "rating_2": 1, "rating_3": 0,
+         "rating_4": 1, "rating_5": 0}]
+    assert r.summary == {"responses": 3, "average": 3.67}          # 11 / 3
+
+
+def test_causes_and_resolutions(analyzer, period):
+    # T2 and T3: anet, cable, replaced cable; T4: adb, disk full, cleaned logs; T5: adb, disk
+    # full, extended volume.  T9 (open) and T11 (before the period) are not counted.
+    r = analyzer.report("causes_and_resolutions", period)
+    assert r.rows == [
+        {"group": "anet", "cause": "cable", "action": "replaced cable", "tickets": 2},
+        {"group": "adb", "cause": "disk full", "action": "cleaned logs", "tickets": 1},
+        {"group": "adb", "cause": "disk full", "action": "extended volume", "tickets": 1}]
+    assert r.summary == {"tickets": 4, "causes": 2}
+
+
+def test_second_level_reports_follow_the_scope(analyzer, period, ids):
+    lan = Scope(queue_id=ids["lan"])        # T3 and T4
+    assert analyzer.report("second_level_intake", period, lan).summary == {
+        "assignments": 3, "automatic": 1, "manual": 2, "tickets": 2}
+    assert analyzer.report("second_level_satisfaction", period, lan).summary == {"responses": 1, "average": 2.0}
+    assert analyzer.report("causes_and_resolutions", period, lan).rows == [
+        {"group": "adb", "cause": "disk full", "action": "cleaned logs", "tickets": 1},
+        {"group": "anet", "cause": "cable", "action": "replaced cable", "tickets": 1}]
+    site_a = Scope(site_id=ids["site_a"])   # pc: T2, T5, T9
+    assert analyzer.report("second_level_intake", period, site_a).summary == {
+        "assignments": 3, "automatic": 1, "manual": 2, "tickets": 3}
+
+
 # ---- scope ---------------------------------------------------------------------------------------
 def test_site_and_queue_filters(analyzer, period, ids):
     site_a = Scope(site_id=ids["site_a"])
@@ -243,6 +292,9 @@ def test_every_report_runs_on_an_empty_period(analyzer):
     assert reports["first_call_resolution"].summary == {"resolved": 0, "first_contact": 0, "rate": None}
     assert reports["handling_time"].summary["p50_s"] is None
     assert reports["agents"].rows == [] and reports["calls_by_queue"].rows == []
+    assert reports["second_level_intake"].summary == {"assignments": 0, "automatic": 0, "manual": 0, "tickets": 0}
+    assert reports["second_level_satisfaction"].summary == {"responses": 0, "average": None}
+    assert reports["causes_and_resolutions"].rows == []
 
 
 def test_report_functions_take_a_session(analyzer, period):

@@ -58,7 +58,8 @@ def test_page_shows_every_report_with_the_figures(loaded):
     assert 'id="nav-analyzer"' in page
     reports = {r["name"]: r for r in reports_json(page)}
     assert list(reports) == ["first_call_resolution", "intake_by_hour", "intake_by_day", "satisfaction",
-                             "agents", "handling_time", "calls_by_queue"]
+                             "agents", "handling_time", "calls_by_queue", "second_level_intake",
+                             "second_level_satisfaction", "causes_and_resolutions"]
     fcr = {f["key"]: f["value"] for f in reports["first_call_resolution"]["summary"]}
     assert fcr == {"resolved": 6, "first_contact": 2, "rate": 0.3333}
     assert '<dd data-figure="rate">33.3%</dd>' in page
@@ -67,6 +68,29 @@ def test_page_shows_every_report_with_the_figures(loaded):
     assert [r["queue"] for r in reports["calls_by_queue"]["rows"]] == ["Network (LAN)", "PC and laptops"]
     for name in reports:
         assert f'href="/analyzer/{name}.csv?from=2026-11-02&amp;to=2026-11-03"' in page
+
+
+def test_second_level_reports_on_the_page_and_in_csv(loaded):
+    stack, _ = loaded
+    client = logged_in(stack, "super")
+    reports = {r["name"]: r for r in reports_json(client.get(f"/analyzer/?{RANGE}").get_data(as_text=True))}
+    intake = reports["second_level_intake"]
+    # Group names in the page's language, "(whole group)" for an assignment to nobody in particular.
+    assert [(r["group"], r["person"], r["assignments"]) for r in intake["rows"]] == [
+        ("Database (test)", "(whole group)", 2), ("Database (test)", "Tech One", 1),
+        ("Network (test)", "Agent Two", 1), ("Network (test)", "Tech One", 2)]
+    assert [s["label"] for s in intake["chart"]["series"]] == ["Automatic", "Manual"]
+    sat = {f["key"]: f["value"] for f in reports["second_level_satisfaction"]["summary"]}
+    assert sat == {"responses": 3, "average": 3.67}
+    rows = read_csv(client.get(f"/analyzer/causes_and_resolutions.csv?{RANGE}"))
+    assert rows[:4] == [["Support group", "Cause", "Action", "Tickets"],
+                        ["Network (test)", "cable", "replaced cable", "2"],
+                        ["Database (test)", "disk full", "cleaned logs", "1"],
+                        ["Database (test)", "disk full", "extended volume", "1"]]
+    korean = logged_in(stack, "super", lang="ko")
+    rows = read_csv(korean.get(f"/analyzer/second_level_intake.csv?{RANGE}"))
+    assert rows[0][:3] == ["지원 그룹", "담당자", "배정 이력"]
+    assert rows[1][:2] == ["DB(시험)", "(그룹 전체)"]
 
 
 def test_page_in_korean(loaded):
@@ -168,8 +192,12 @@ def test_demo_history_fills_the_reports_once(stack):
     assert seed_history(stack.sessions, days=3, per_day=10, echo=lambda *_: None) == 30
     assert seed_history(stack.sessions, days=3, per_day=10, echo=lambda *_: None) == 0     # idempotent
     page = logged_in(stack, "super").get("/analyzer/").get_data(as_text=True)   # default: the last 7 days
-    intake = {r["name"]: r for r in reports_json(page)}["intake_by_hour"]
-    assert {f["key"]: f["value"] for f in intake["summary"]}["total"] == 30
+    reports = {r["name"]: r for r in reports_json(page)}
+    assert {f["key"]: f["value"] for f in reports["intake_by_hour"]["summary"]}["total"] == 30
+    # Some demo tickets went to a support group: one assignment each, each resolved with a cause.
+    intake2 = {f["key"]: f["value"] for f in reports["second_level_intake"]["summary"]}
+    causes = {f["key"]: f["value"] for f in reports["causes_and_resolutions"]["summary"]}
+    assert intake2["assignments"] == intake2["tickets"] == causes["tickets"] > 0
 
 
 def test_a_long_report_does_not_hold_up_the_services_writes(stack):

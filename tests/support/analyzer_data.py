@@ -13,7 +13,8 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from db.models import CallRecord, Customer, Queue, Site, Survey, Ticket, TicketEvent, User
+from db.models import (CallRecord, Customer, Queue, Site, SupportGroup, Survey, Ticket, TicketAssignment,
+                       TicketEvent, User)
 
 D = dt.datetime
 FIRST_DAY = dt.date(2026, 11, 2)
@@ -70,6 +71,30 @@ CALLS = {
     "C7": ("T11", "pc", "a1", D(2026, 11, 1, 14), D(2026, 11, 1, 14, 0, 5), D(2026, 11, 1, 14, 5), "answered"),
 }
 
+# The 2nd level: tickets resolved by a support group, with the recorded cause and action.
+# name -> (group, cause, action); the ticket gets level 2 and the group.  T9 is open at
+# level 2; T11 (before the period) is excluded everywhere.
+LEVEL2 = {
+    "T2": ("anet", "cable", "replaced cable"),
+    "T3": ("anet", "cable", "replaced cable"),
+    "T4": ("adb", "disk full", "cleaned logs"),
+    "T5": ("adb", "disk full", "extended volume"),
+    "T9": ("adb", "", ""),
+    "T11": ("anet", "cable", "replaced cable"),
+}
+
+# (ticket, group, person or None (the whole group), at (UTC), automatic)
+ASSIGNMENTS = [
+    ("T2", "anet", "t1", D(2026, 11, 2, 1, 30), False),
+    ("T3", "anet", "t1", D(2026, 11, 2, 4), False),
+    ("T3", "anet", "a2", D(2026, 11, 2, 5), False),          # re-assigned inside the group
+    ("T4", "adb", None, D(2026, 11, 2, 15, 30), True),        # the first-level rule, to the whole group
+    ("T5", "adb", None, D(2026, 11, 2, 15, 5), True),
+    ("T9", "adb", "t1", D(2026, 11, 3, 3), False),
+    ("T11", "anet", "t1", D(2026, 11, 1, 14, 59), False),     # local 11-01 23:59: before the period
+    ("T12", "adb", "t1", D(2026, 11, 3, 15), False),          # local 11-04 00:00: after the period
+]
+
 # (ticket, rating or None)
 SURVEYS = [("T1", 5), ("T2", 4), ("T3", 2), ("T5", 5), ("T6", None), ("T11", 1)]
 
@@ -83,9 +108,12 @@ def load(sessions: sessionmaker) -> dict[str, int]:
         queues = {"pc": _queue(s, "pc", 20, site_a.id), "lan": _queue(s, "lan", 30, site_b.id)}
         users = {"a1": User(username="ana1", display_name="Agent One", password_hash="x", role="agent"),
                  "a2": User(username="ana2", display_name="Agent Two", password_hash="x", role="agent"),
-                 "sup": User(username="anasup", display_name="Super", password_hash="x", role="supervisor")}
+                 "sup": User(username="anasup", display_name="Super", password_hash="x", role="supervisor"),
+                 "t1": User(username="anatech1", display_name="Tech One", password_hash="x", role="agent")}
         customers = {f"c{i}": Customer(pin=f"9000{i}", name=f"Customer {i}") for i in range(1, 5)}
-        s.add_all([*users.values(), *customers.values()])
+        groups = {"anet": SupportGroup(code="anet", name="네트워크(시험)", name_en="Network (test)"),
+                  "adb": SupportGroup(code="adb", name="DB(시험)", name_en="Database (test)")}
+        s.add_all([*users.values(), *customers.values(), *groups.values()])
         s.flush()
         tickets = {}
         for n, (name, (channel, queue, customer, agent, created, resolved, events)) in enumerate(TICKETS.items()):
@@ -99,13 +127,21 @@ def load(sessions: sessionmaker) -> dict[str, int]:
             for i, (kind, user) in enumerate([("created", None), *events]):
                 s.add(TicketEvent(ticket_id=t.id, kind=kind, user_id=users[user].id if user else None,
                                   at=created + dt.timedelta(seconds=i)))
+        for name, (group, cause, action) in LEVEL2.items():
+            t = tickets[name]
+            t.level, t.group_id, t.cause, t.action = 2, groups[group].id, cause, action
+        for ticket, group, person, at, automatic in ASSIGNMENTS:
+            s.add(TicketAssignment(ticket_id=tickets[ticket].id, to_group_id=groups[group].id,
+                                   to_user_id=users[person].id if person else None, at=at, automatic=automatic,
+                                   reason="test"))
         for name, (ticket, queue, agent, queued, answered, ended, outcome) in CALLS.items():
             s.add(CallRecord(channel_id=f"ana-{name}", ticket_id=tickets[ticket].id, queue_id=queues[queue].id,
                              agent_id=users[agent].id if agent else None, started_at=queued, queued_at=queued,
                              answered_at=answered, ended_at=ended, outcome=outcome))
         for ticket, rating in SURVEYS:
             s.add(Survey(ticket_id=tickets[ticket].id, state="answered" if rating else "sent", rating=rating))
-        ids = {"site_a": site_a.id, "site_b": site_b.id, "pc": queues["pc"].id, "lan": queues["lan"].id}
+        ids = {"site_a": site_a.id, "site_b": site_b.id, "pc": queues["pc"].id, "lan": queues["lan"].id,
+               "anet": groups["anet"].id, "adb": groups["adb"].id}
     return ids
 
 
