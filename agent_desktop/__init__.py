@@ -19,12 +19,13 @@ from flask_socketio import SocketIO
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import sessionmaker
 
-from agent_desktop import (analyzer, approvals, auth, consultations, desktop, errors, escalation, filters, floor,
+from agent_desktop import (alarms, analyzer, approvals, auth, consultations, desktop, errors, escalation, filters, floor,
                            i18n, portal, security, sensitivity, sockets, supervisor, tickets, users, wallboard,
                            wallboard_feed)
 from agent_desktop.context import EXTENSION_KEY, DesktopContext
 from agent_desktop.notifier import DesktopNotifier
 from cti.acd_service import AcdService
+from cti.alarms import AlarmService
 from cti.analyzer import Analyzer
 from cti.callbacks import CallbackService
 from cti.escalation_service import EscalationService
@@ -47,7 +48,8 @@ def create_app(config: dict[str, Any], call_center: CallCenter, session_factory:
                supervisor_service: SupervisorService | None = None,
                escalation_service: EscalationService | None = None,
                intake_service: IntakeService | None = None,
-               analyzer_service: Analyzer | None = None) -> Flask:
+               analyzer_service: Analyzer | None = None,
+               alarm_service: AlarmService | None = None) -> Flask:
     """Build the desktop app from the merged configuration (``cti.config.load()``).
     ``sensitivity_service`` defaults to one on the same sessions and bus,
     ``floor_service`` (wallboard figures) to one on the same sessions.
@@ -58,7 +60,9 @@ def create_app(config: dict[str, Any], call_center: CallCenter, session_factory:
     ``escalation_service`` (docs/escalation.md) defaults to one the app builds
     on the same sessions and bus (and closes in ``close_app``).
     ``analyzer_service`` (the reports) defaults to one with its own read-only
-    database engine (``Analyzer.from_config``), closed by ``close_app``."""
+    database engine (``Analyzer.from_config``), closed by ``close_app``.
+    ``alarm_service`` (early warning, docs/alarms.md) defaults to one on the same
+    sessions and bus."""
     web = config["web"]
     app = Flask(__name__)
     app.config.update(
@@ -119,6 +123,8 @@ def create_app(config: dict[str, Any], call_center: CallCenter, session_factory:
     escalation.init_app(app, socketio, bus, escalation_service, config, session_factory)
     # The analyzer (docs/analyzer.md): reports, charts and CSV for supervisors.
     analyzer.init_app(app, analyzer_service or Analyzer.from_config(config))
+    # Early warning (docs/alarms.md): the alarm webhook, the banner and its live feed.
+    alarms.init_app(app, socketio, bus, alarm_service, config, session_factory)
     sockets.register(socketio)
     errors.register(app)
     security.register(app)
@@ -136,3 +142,4 @@ def close_app(app: Flask) -> None:
     wallboard_feed.close_app(app)
     escalation.close_app(app)
     analyzer.close_app(app)
+    alarms.close_app(app)
