@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from cti.acd_service import AcdService
+from cti.alarms import AlarmService
 from cti.callbacks import CallbackService
 from cti.escalation_runner import TimerRunner
 from cti.escalation_service import EscalationService
@@ -67,6 +68,7 @@ class System:
         self.escalation: Optional[EscalationService] = None
         self.timers: Optional[TimerRunner] = None     # escalation timers (docs/escalation.md)
         self.intake: Optional[IntakeService] = None
+        self.alarms: Optional[AlarmService] = None    # early warning (docs/alarms.md)
         self.mail_listener = None
         self.speech = None
         self.speech_workers = None
@@ -94,6 +96,7 @@ class System:
         self.sensitivity = SensitivityService(self.sessions, self.bus)
         self.escalation = EscalationService(self.sessions, self.bus, self.config,
                                             mailer=SmtpMailer.from_config(self.config["mail"]))
+        self.alarms = AlarmService.from_config(self.sessions, self.bus, self.config)
         mail = self.config["mail_intake"]
         self.intake = IntakeService(self.sessions, self.bus, AttachmentStore(mail["attachments_dir"]),
                                     queue_name=self.config["acd"]["queue"], max_bytes=int(mail["max_bytes"]))
@@ -137,8 +140,10 @@ class System:
         ensure_root(Path(cfg["root"]), log=self._echo)
         prompts.generate(Path(self.config["ivr"]["prompts_dir"]))
         accounts = agent_phone_accounts(Path(self.config["data"]["dir"]))
+        alarms = self.config["alarms"]
         self.asterisk = ManagedAsterisk(cfg, instance_dir_name=self._instance_name,
-                                        prompts_dir=self.config["ivr"]["prompts_dir"], agent_phones=accounts)
+                                        prompts_dir=self.config["ivr"]["prompts_dir"], agent_phones=accounts,
+                                        hotline_extension=alarms["hotline_extension"] if alarms["hotline"] else "")
         self.asterisk.start()
         self._echo(f"Asterisk started: SIP on 127.0.0.1:{self.asterisk.sip_port}, "
                    f"ARI on {self.asterisk.ari_url}")
@@ -152,7 +157,8 @@ class System:
         self.web_app = create_app(self.config, self.call_center, self.sessions, self.bus,
                                   sensitivity_service=self.sensitivity, acd_service=self.acd,
                                   callback_service=self.callbacks, supervisor_service=self.supervision,
-                                  escalation_service=self.escalation, intake_service=self.intake)
+                                  escalation_service=self.escalation, intake_service=self.intake,
+                                  alarm_service=self.alarms)
         self.web = WebServer(self.web_app, web["host"], int(web["port"]))
         self.web.start()
         return self.web.url
@@ -215,7 +221,7 @@ class System:
         from ivr.app import load
 
         self.ari_app = load(self.config, self.call_center, self.bus, url, user, password, speech=self.speech,
-                            acd=self.acd, callbacks=self.callbacks)
+                            acd=self.acd, callbacks=self.callbacks, alarms=self.alarms)
         self.ari_app.start()
 
     # --- whole ------------------------------------------------------------------
