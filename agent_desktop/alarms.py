@@ -2,8 +2,8 @@
 
 * ``POST /hooks/alarms`` - the machine-to-machine webhook: the body is signed with
   HMAC-SHA256 under ``[alarms] secret`` (header ``X-HappyCall-Signature:
-  sha256=<hex>``, compared in constant time).  No signature: 401; a wrong one (or no
-  secret configured): 403; both logged with the client address and nothing stored.
+  sha256=<hex>``, compared in constant time; without a configured secret one is
+  generated into ``<data dir>/alarm-secret``).  No signature: 401; a wrong one: 403; both logged with the client address and nothing stored.
   Too large: 413; malformed JSON or fields: 400 with the reason.  CSRF-exempt (no
   browser session is involved; the signature is the authentication).
 * The banner: every logged-in page carries the open major alarms as JSON
@@ -27,7 +27,7 @@ from flask_socketio import SocketIO
 
 from cti.alarms import (ALARM_CLOSED, ALARM_RAISED, ALARM_UPDATED, SIGNATURE_HEADER, AlarmInputError,
                         AlarmNotAllowed, AlarmNotFound, AlarmService, AlarmStateError, parse_payload,
-                        signature_valid)
+                        shared_secret, signature_valid)
 from cti.events import EventBus
 
 log = logging.getLogger(__name__)
@@ -66,8 +66,7 @@ def webhook():
         log.warning("alarm webhook: request without %s from %s refused", SIGNATURE_HEADER, client)
         return _error(401, f"missing {SIGNATURE_HEADER}")
     if not signature_valid(desk.secret, body, header):
-        why = "no secret configured ([alarms] secret)" if not desk.secret else "wrong signature"
-        log.warning("alarm webhook: %s from %s; refused", why, client)
+        log.warning("alarm webhook: wrong signature from %s; refused", client)
         return _error(403, "signature refused")
     try:
         alarm = parse_payload(body)
@@ -186,7 +185,8 @@ def init_app(app: Flask, socketio: SocketIO, bus: EventBus, service: Optional[Al
              config: dict, sessions) -> None:
     section = config["alarms"]
     service = service or AlarmService.from_config(sessions, bus, config)
-    app.extensions[EXTENSION_KEY] = AlarmDesk(service, str(section["secret"]), int(section["max_bytes"]),
+    secret = shared_secret(str(section["secret"]), config["data"]["dir"])
+    app.extensions[EXTENSION_KEY] = AlarmDesk(service, secret, int(section["max_bytes"]),
                                               AlarmNotifier(socketio, bus))
     app.config["HAPPYCALL_HOTLINE_EXTENSION"] = str(section["hotline_extension"]) if section["hotline"] else ""
     app.register_blueprint(bp)

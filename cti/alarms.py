@@ -21,8 +21,11 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import os
 import re
+import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 from sqlalchemy import select
@@ -92,6 +95,30 @@ class AlarmInput:
 
 
 # ---- signature ------------------------------------------------------------------------------
+SECRET_FILE = "alarm-secret"
+
+
+def shared_secret(configured: str, data_dir: str | os.PathLike) -> str:
+    """The webhook secret: ``[alarms] secret`` when set, else one generated once and
+    kept in ``<data dir>/alarm-secret`` (mode 600), like the other generated secrets,
+    so the monitoring systems (and ``python -m ivr.demo alarm``) can read it there."""
+    if configured:
+        return configured
+    path = Path(data_dir) / SECRET_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        secret = path.read_text(encoding="ascii").strip()
+        if secret:
+            return secret
+        raise RuntimeError(f"{path} is empty; delete it to generate a new alarm secret") from None
+    secret = secrets.token_urlsafe(32)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(secret + "\n")
+    return secret
+
+
 def sign(secret: str, body: bytes) -> str:
     """The header value a sender puts on ``body``: ``sha256=<hex>``."""
     return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()

@@ -132,7 +132,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "alarms": {
         # Early warning (docs/alarms.md): the webhook POST /hooks/alarms takes JSON signed
         # with HMAC-SHA256 of the body under this shared secret (header X-HappyCall-Signature:
-        # sha256=<hex>).  Empty secret: the webhook refuses everything.
+        # sha256=<hex>).  Empty: generated once and kept in <data.dir>/alarm-secret.
         "secret": "",
         "max_bytes": 16384,            # larger bodies are refused (413)
         "merge_minutes": 10.0,         # the same source + id within this window is one alarm

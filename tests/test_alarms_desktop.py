@@ -13,7 +13,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from agent_desktop import create_app
+from agent_desktop import close_app, create_app
 from cti.alarms import SIGNATURE_HEADER, sign
 from db.models import Alarm
 from support.desktop import logged_in, make_stack
@@ -92,14 +92,39 @@ def test_missing_or_wrong_signature_is_refused_logged_and_nothing_stored(stack, 
     assert alarm_count(stack) == 0
 
 
-def test_without_a_configured_secret_the_webhook_refuses_everything(tmp_path, caplog):
+def test_without_a_configured_secret_one_is_generated_and_kept(tmp_path):
     stack = build(tmp_path, secret="")
     try:
-        with caplog.at_level(logging.WARNING, logger="agent_desktop.alarms"):
-            response = post_alarm(stack.app.test_client(), payload(), secret="")
-        assert response.status_code == 403
-        assert any("no secret configured" in r.getMessage() for r in caplog.records)
-        assert alarm_count(stack) == 0
+        path = tmp_path / "alarm-secret"
+        generated = path.read_text().strip()
+        assert len(generated) >= 32 and path.stat().st_mode & 0o077 == 0
+        client = stack.app.test_client()
+        assert post_alarm(client, payload(), secret="").status_code == 403      # not an empty key
+        assert post_alarm(client, payload(), secret=generated).status_code == 201
+        # the next start (another app on the same data folder) keeps it
+        again = create_app(stack.config, stack.call_center, stack.sessions, stack.bus)
+        try:
+            assert post_alarm(again.test_client(), payload(), secret=generated).status_code == 200
+        finally:
+            close_app(again)
+    finally:
+        stack.close()
+
+
+def test_demo_command_sends_a_signed_alarm_to_the_running_server(tmp_path, capsys):
+    from ivr.demo.__main__ import main as demo
+    from support.desktop import running_server
+
+    stack = build(tmp_path, secret="")
+    try:
+        with running_server(stack.app) as server:
+            port = server.url.rsplit(":", 1)[1]
+            conf = tmp_path / "demo.toml"
+            conf.write_text(f'[data]\ndir = "{tmp_path}"\n[web]\nhost = "127.0.0.1"\nport = {port}\n')
+            assert demo(["--config", str(conf), "alarm", "--title", "Demo outage", "--contact", "0255500123"]) == 0
+            assert "201" in capsys.readouterr().out
+        [alarm] = stack.app.extensions["happycall_alarms"].service.open_alarms()
+        assert alarm["title"] == "Demo outage" and alarm["contact_number"] == "0255500123"
     finally:
         stack.close()
 
