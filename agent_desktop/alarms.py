@@ -73,6 +73,12 @@ def webhook():
     except AlarmInputError as exc:
         log.info("alarm webhook: malformed payload from %s: %s", client, exc)
         return _error(400, str(exc))
+    if alarm.cleared:
+        closed = desk.service.clear(alarm)
+        if closed is None:
+            return _error(404, "no open alarm with this source and id")
+        log.info("alarm %s cleared by %s (%s)", closed, client, alarm.source)
+        return jsonify(id=closed, closed=True)
     received = desk.service.receive(alarm)
     log.info("alarm %s from %s (%s, %s): %s", received.alarm_id, client, alarm.source, alarm.severity,
              "merged" if received.merged else "new")

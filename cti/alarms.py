@@ -50,7 +50,8 @@ MAX_SYSTEM = 100
 MAX_TITLE = 200
 MAX_DETAIL = 4000
 MAX_CONTACT = 32
-FIELDS = frozenset({"source", "id", "system", "severity", "title", "detail", "contact"})
+FIELDS = frozenset({"source", "id", "system", "severity", "title", "detail", "contact", "status"})
+STATUSES = ("active", "cleared")     # "cleared": the source says the alarm is over (source + id only)
 _SOURCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
 _NUMBER = re.compile(r"^\+?[0-9*#]{2,31}$")
 # Control characters (except tab / newline in the detail) are refused: they have no
@@ -88,6 +89,7 @@ class AlarmInput:
     title: str
     detail: str
     contact_number: str
+    cleared: bool = False
 
     @property
     def alerting(self) -> bool:
@@ -149,6 +151,13 @@ def parse_payload(body: bytes) -> AlarmInput:
     source = _text(data, "source", MAX_SOURCE, required=True)
     if not _SOURCE.match(source):
         raise AlarmInputError("source: letters, digits and . _ : - only")
+    status = _text(data, "status", 16).lower() or "active"
+    if status not in STATUSES:
+        raise AlarmInputError(f"status: one of {', '.join(STATUSES)}")
+    if status == "cleared":
+        # The end of an alarm names it by source and id; nothing else is needed.
+        return AlarmInput(source=source, external_id=_text(data, "id", MAX_EXTERNAL_ID, required=True),
+                          system="", severity="minor", title="", detail="", contact_number="", cleared=True)
     severity = _text(data, "severity", 16, required=True).lower()
     if severity not in SEVERITIES:
         raise AlarmInputError(f"severity: one of {', '.join(SEVERITIES)}")
@@ -251,6 +260,22 @@ class AlarmService:
             self._bus.publish(ALARM_UPDATED, {"alarm": view})
         return Received(view["id"], merged, raised)
 
+    def clear(self, alarm: AlarmInput) -> Optional[int]:
+        """The source says its alarm (source + id) is over: the open alarm is closed
+        (by nobody: ``closed_by_id`` stays empty), its hot line with it.  Returns its id,
+        or None when no open alarm has that source and id."""
+        with self._sessions.begin() as s:
+            row = s.scalars(select(Alarm).where(Alarm.source == alarm.source,
+                                                Alarm.external_id == alarm.external_id,
+                                                Alarm.closed_at.is_(None))
+                            .order_by(Alarm.id.desc()).limit(1)).first()
+            if row is None:
+                return None
+            row.closed_at = self._now()
+            view = _view(row, s)
+        self._bus.publish(ALARM_CLOSED, {"alarm": view})
+        return view["id"]
+
     def _repeat_of(self, s, alarm: AlarmInput, now: dt.datetime) -> Optional[Alarm]:
         if not alarm.external_id:
             return None
@@ -275,19 +300,12 @@ class AlarmService:
         self._bus.publish(ALARM_UPDATED, {"alarm": view})
         return view
 
-    def close(self, alarm_id: int, user_id: Optional[int]) -> dict[str, Any]:
-        """Close an alarm (``user_id`` None: closed by the source system)."""
+    def close(self, alarm_id: int, user_id: int) -> dict[str, Any]:
+        """A supervisor closes an alarm (and so its hot line)."""
         now = self._now()
         with self._sessions.begin() as s:
-            if user_id is None:
-                row = s.get(Alarm, int(alarm_id))
-                if row is None:
-                    raise AlarmNotFound(alarm_id)
-                if row.closed_at is not None:
-                    raise AlarmStateError("the alarm is already closed")
-            else:
-                row, _user = self._row_for_supervisor(s, alarm_id, user_id)
-                row.closed_by_id = user_id
+            row, _user = self._row_for_supervisor(s, alarm_id, user_id)
+            row.closed_by_id = user_id
             row.closed_at = now
             view = _view(row, s)
         self._bus.publish(ALARM_CLOSED, {"alarm": view})

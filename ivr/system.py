@@ -161,6 +161,8 @@ class System:
                                   alarm_service=self.alarms)
         self.web = WebServer(self.web_app, web["host"], int(web["port"]))
         self.web.start()
+        self._echo(f"alarm webhook: POST {self.web.url}/hooks/alarms, signed with [alarms] secret "
+                   f"(or the one in {Path(self.config['data']['dir']) / 'alarm-secret'}); try `make demo-alarm`")
         return self.web.url
 
     def start_speech(self) -> None:

@@ -413,3 +413,21 @@ def test_dialplan_routes_the_hot_line_extension_from_customers_and_phones(tmp_pa
     assert "hotline" not in plain
     with pytest.raises(ValueError):
         ManagedAsterisk(cfg, "unit", hotline_extension="1690,1,System(rm)")
+
+
+def test_the_source_clears_its_alarm_by_source_and_id(service, published, clock):
+    cleared = parse_payload(b'{"source": "nms", "id": "link-7", "status": "cleared"}')
+    assert cleared.cleared and not cleared.alerting
+    assert service.clear(cleared) is None                  # nothing open yet: nothing happens
+    assert published == []
+    alarm_id = service.receive(parse_payload(body())).alarm_id
+    clock.advance(3600)                                    # long after the merge window
+    assert service.clear(cleared) == alarm_id
+    view = service.get(alarm_id)
+    assert not view["open"] and view["closed_at"] == clock.now.isoformat() + "Z"
+    assert topics(published) == [ALARM_RAISED, ALARM_CLOSED]
+    assert service.clear(cleared) is None                  # already closed
+    with pytest.raises(AlarmInputError, match="id: required"):
+        parse_payload(b'{"source": "nms", "status": "cleared"}')
+    with pytest.raises(AlarmInputError, match="status: one of active, cleared"):
+        parse_payload(body(status="gone"))

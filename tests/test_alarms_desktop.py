@@ -75,6 +75,23 @@ def test_signed_alarm_is_stored_and_a_repeat_is_merged(stack):
     assert alarm_count(stack) == 1
 
 
+def test_the_source_clears_its_alarm_and_the_banner_goes(stack):
+    agent = logged_in(stack, "agent1")
+    sock = stack.socketio.test_client(stack.app, flask_test_client=agent)
+    alarm_id = post_alarm(stack.app.test_client(), payload()).get_json()["id"]
+    clear = json.dumps({"source": "nms", "id": "core-1", "status": "cleared"}).encode()
+    sock.get_received()
+    assert post_alarm(stack.app.test_client(), clear, signature="sha256=" + "1" * 64).status_code == 403
+    answer = post_alarm(stack.app.test_client(), clear)
+    assert answer.status_code == 200 and answer.get_json() == {"id": alarm_id, "closed": True}
+    [msg] = events_named(sock.get_received(), "alarm")
+    assert msg["event"] == "closed" and msg["alarm"]["id"] == alarm_id
+    assert agent.get("/alarms/open").get_json() == {"alarms": []}
+    again = post_alarm(stack.app.test_client(), clear)
+    assert again.status_code == 404 and "no open alarm" in again.get_json()["error"]
+    sock.disconnect()
+
+
 @pytest.mark.parametrize("signature, status, logged", [
     (None, 401, "without X-HappyCall-Signature from 203.0.113.9"),
     ("sha256=" + "0" * 64, 403, "wrong signature from 203.0.113.9"),
