@@ -136,6 +136,8 @@ def _act(action):
         return _error(404, _("No such alarm."))
     except AlarmNotAllowed:
         return _error(403, _("Only supervisors may do this."))
+    except AlarmInputError as exc:
+        return _error(400, str(exc))
     except AlarmStateError as exc:
         return _error(409, str(exc))
 

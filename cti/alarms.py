@@ -319,7 +319,7 @@ class AlarmService:
             row, _user = self._row_for_supervisor(s, alarm_id, user_id)
             number = number or row.contact_number
             if not number or not _NUMBER.match(number):
-                raise AlarmStateError("a phone number: digits, optional leading +, * and #")
+                raise AlarmInputError("a phone number: digits, optional leading +, * and #")
             if row.hotline_state != "open":
                 raise AlarmStateError("the alarm has no open hot line")
             request = {"alarm_id": row.id, "bridge_id": row.hotline_bridge_id, "number": number,

@@ -208,7 +208,7 @@ def test_hot_line_state_and_contact_call_request(service, published, db):
     assert service.active_hotline()["hotline_bridge_id"] == f"hotline-{alarm_id}"
     with pytest.raises(AlarmNotAllowed):
         service.request_contact_call(alarm_id, uid(db, "agent1"), "0255500123")
-    with pytest.raises(AlarmStateError, match="phone number"):
+    with pytest.raises(AlarmInputError, match="phone number"):
         service.request_contact_call(alarm_id, sup, "PJSIP/evil")
     request = service.request_contact_call(alarm_id, sup, "")       # the alarm's own contact
     assert request == {"alarm_id": alarm_id, "bridge_id": f"hotline-{alarm_id}", "number": "0255500123",

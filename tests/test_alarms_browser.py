@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 
 from agent_desktop import create_app
-from cti.alarms import SIGNATURE_HEADER, sign
+from cti.alarms import CONTACT_CALL, SIGNATURE_HEADER, sign
 from support.browser_fixtures import browser, server  # noqa: F401 - pytest fixtures
 from support.desktop import PageProblems, browser_login, make_stack, new_page, wait_websocket
 
@@ -47,7 +47,7 @@ def send_alarm(base_url: str, **fields) -> dict:
 def test_alarm_banner_on_two_desktops_and_the_wallboard(stack, server, browser):
     from playwright.sync_api import expect
 
-    problems = PageProblems()
+    problems = PageProblems(expected=r"status of 400 \(BAD REQUEST\)")   # the refused phone number
     contexts = []
     pages = {}
     try:
@@ -97,6 +97,23 @@ def test_alarm_banner_on_two_desktops_and_the_wallboard(stack, server, browser):
         # the supervisor acknowledges on the wallboard; the agents see who did
         board.click(f'#alarm-list li[data-alarm-id="{alarm_id}"] .alarm-ack')
         expect(pages["agent1"].locator(".alarm-acked")).to_contain_text("Acknowledged by")
+
+        # the hot line opens (the ARI side records it): agents see the extension, the
+        # supervisor calls the customer's IT contact into it from the banner
+        calls = []
+        stack.bus.subscribe(CONTACT_CALL, lambda _t, p: calls.append(p))
+        service = stack.app.extensions["happycall_alarms"].service
+        service.hotline_state(alarm_id, "open", f"hotline-{alarm_id}")
+        expect(pages["agent1"].locator(".alarm-hotline")).to_have_text("Hot line open: dial 1690")
+        number = board.locator(f'#alarm-list li[data-alarm-id="{alarm_id}"] .alarm-contact-number')
+        number.fill("02 555")                                     # not a phone number: refused with the reason
+        board.click(f'#alarm-list li[data-alarm-id="{alarm_id}"] .alarm-call-contact')
+        expect(board.locator(".alarm-status")).to_contain_text("phone number")
+        number.fill("0255500123")
+        board.click(f'#alarm-list li[data-alarm-id="{alarm_id}"] .alarm-call-contact')
+        expect(board.locator(".alarm-status")).to_have_text("Calling 0255500123…")
+        assert [c["number"] for c in calls] == ["0255500123"]
+        assert calls[0]["bridge_id"] == f"hotline-{alarm_id}"
         board.click(f'#alarm-list li[data-alarm-id="{alarm_id}"] .alarm-close')
         for page in pages.values():
             expect(page.locator("#alarm-banner")).to_be_hidden()

@@ -213,6 +213,9 @@ def test_every_connected_user_gets_the_alarm_and_only_supervisors_act(stack):
     # no hot line (no telephony in this test): calling the IT contact is refused with the reason
     refused = sup.post(f"/alarms/{alarm_id}/call-contact", json={"number": "0255500123"})
     assert refused.status_code == 409 and "hot line" in refused.get_json()["error"]
+    bad = sup.post(f"/alarms/{alarm_id}/call-contact", json={"number": "PJSIP/anything"})
+    assert bad.status_code == 400 and "phone number" in bad.get_json()["error"]
+    assert sup.post(f"/alarms/{alarm_id}/call-contact", json={"number": 5}).status_code == 400
     assert sup.post(f"/alarms/{alarm_id}/close").status_code == 200
     seen = events_named(sockets["trainee"].get_received(), "alarm")
     assert [m["event"] for m in seen] == ["updated", "closed"] and seen[-1]["alarm"]["open"] is False
