@@ -2,7 +2,7 @@
 # missing first (scripts/bootstrap.sh is idempotent).
 PY := .venv/bin/python
 
-.PHONY: run test unit e2e demo-call demo-phone bench bench-asr bench-acd bench-analyzer bootstrap
+.PHONY: run test unit e2e demo-call demo-phone demo-alarm bench bench-asr bench-acd bench-analyzer bootstrap
 
 bootstrap:
 	bash scripts/bootstrap.sh
@@ -27,6 +27,11 @@ demo-call:
 # A SIPp phone that registers as agent extension EXT (default 1001) and answers calls.
 demo-phone:
 	$(PY) -m ivr.demo phone --ext $(or $(EXT),1001) $(ARGS)
+
+# A signed major alarm to the webhook of a running `make run` (docs/alarms.md): banner,
+# sound, voice alert to the free agents' phones and the hot line (dial 1690).
+demo-alarm:
+	$(PY) -m ivr.demo alarm $(ARGS)
 
 # Benchmarks (each writes its section of docs/performance.md); run on a quiet machine.
 bench: bootstrap

@@ -19,12 +19,13 @@ from flask_socketio import SocketIO
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import sessionmaker
 
-from agent_desktop import (analyzer, approvals, auth, consultations, desktop, errors, escalation, filters, floor,
-                           i18n, portal, security, sensitivity, sockets, supervisor, survey_form, tickets, users,
-                           wallboard, wallboard_feed)
+from agent_desktop import (alarms, analyzer, approvals, auth, consultations, desktop, errors, escalation, filters,
+                           floor, i18n, portal, security, sensitivity, sockets, supervisor, survey_form, tickets,
+                           users, wallboard, wallboard_feed)
 from agent_desktop.context import EXTENSION_KEY, DesktopContext
 from agent_desktop.notifier import DesktopNotifier
 from cti.acd_service import AcdService
+from cti.alarms import AlarmService
 from cti.analyzer import Analyzer
 from cti.callbacks import CallbackService
 from cti.escalation_service import EscalationService
@@ -49,7 +50,8 @@ def create_app(config: dict[str, Any], call_center: CallCenter, session_factory:
                escalation_service: EscalationService | None = None,
                intake_service: IntakeService | None = None,
                analyzer_service: Analyzer | None = None,
-               survey_service: SurveyService | None = None) -> Flask:
+               survey_service: SurveyService | None = None,
+               alarm_service: AlarmService | None = None) -> Flask:
     """Build the desktop app from the merged configuration (``cti.config.load()``).
     ``sensitivity_service`` defaults to one on the same sessions and bus,
     ``floor_service`` (wallboard figures) to one on the same sessions.
@@ -62,7 +64,9 @@ def create_app(config: dict[str, Any], call_center: CallCenter, session_factory:
     ``analyzer_service`` (the reports) defaults to one with its own read-only
     database engine (``Analyzer.from_config``), closed by ``close_app``.
     ``survey_service`` (docs/surveys.md) serves the survey e-mail's web form
-    (/survey/<link>); without it the form answers 503."""
+    (/survey/<link>); without it the form answers 503.
+    ``alarm_service`` (early warning, docs/alarms.md) defaults to one on the same
+    sessions and bus."""
     web = config["web"]
     app = Flask(__name__)
     app.config.update(
@@ -125,6 +129,8 @@ def create_app(config: dict[str, Any], call_center: CallCenter, session_factory:
     escalation.init_app(app, socketio, bus, escalation_service, config, session_factory)
     # The analyzer (docs/analyzer.md): reports, charts and CSV for supervisors.
     analyzer.init_app(app, analyzer_service or Analyzer.from_config(config))
+    # Early warning (docs/alarms.md): the alarm webhook, the banner and its live feed.
+    alarms.init_app(app, socketio, bus, alarm_service, config, session_factory)
     sockets.register(socketio)
     errors.register(app)
     security.register(app)
@@ -142,3 +148,4 @@ def close_app(app: Flask) -> None:
     wallboard_feed.close_app(app)
     escalation.close_app(app)
     analyzer.close_app(app)
+    alarms.close_app(app)

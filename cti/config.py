@@ -191,6 +191,18 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "enabled": True,
         "max_posts_per_10min": 10,    # per client address; more are refused (429)
     },
+    "alarms": {
+        # Early warning (docs/alarms.md): the webhook POST /hooks/alarms takes JSON signed
+        # with HMAC-SHA256 of the body under this shared secret (header X-HappyCall-Signature:
+        # sha256=<hex>).  Empty: generated once and kept in <data.dir>/alarm-secret.
+        "secret": "",
+        "max_bytes": 16384,            # larger bodies are refused (413)
+        "merge_minutes": 10.0,         # the same source + id within this window is one alarm
+        "voice_alert": True,           # major alarms: call the free agents' phones with a voice alert
+        "alert_ring_seconds": 20.0,    # how long an agent's phone rings for the voice alert
+        "hotline": True,               # major alarms: open a hot-line conference bridge
+        "hotline_extension": "1690",   # dialled by agents, the support group (and customers) to join
+    },
     "web": {
         "host": "127.0.0.1",
         "port": 5000,

@@ -567,6 +567,39 @@ class OneStopApproval(Base):
     decided_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
 
     request: Mapped[OneStopRequest] = relationship(back_populates="approvals")
+# --- Early warning (issue 5, docs/alarms.md): infrastructure alarms and the hot line ---
+
+class Alarm(Base):
+    """An infrastructure alarm received on the authenticated webhook (network,
+    mainframe, database centre).  The same ``source`` + ``external_id`` received
+    again within the merge window is merged into the open alarm (``repeat_count``,
+    ``last_received_at``) instead of raising a second one.  A major or critical alarm
+    alerts the floor and opens a hot line: an ARI mixing bridge ``hotline_bridge_id``
+    (``hotline_state`` ''|open|closed|failed) closed with the alarm."""
+    __tablename__ = "alarms"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(String(128), default="")
+    system: Mapped[str] = mapped_column(String(100), default="")
+    severity: Mapped[str] = mapped_column(String(16), default="minor")   # minor|major|critical
+    title: Mapped[str] = mapped_column(String(200), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+    contact_number: Mapped[str] = mapped_column(String(32), default="")  # the customer's IT contact
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    last_received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    repeat_count: Mapped[int] = mapped_column(Integer, default=1)
+    acknowledged_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", name="fk_alarms_ack_user"))
+    acknowledged_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    hotline_bridge_id: Mapped[str] = mapped_column(String(64), default="")
+    hotline_state: Mapped[str] = mapped_column(String(16), default="")
+    voice_alert_calls: Mapped[int] = mapped_column(Integer, default=0)    # agent phones called
+    closed_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", name="fk_alarms_close_user"))
+    closed_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime, index=True)
+
+
+Index("ix_alarms_source_external", Alarm.source, Alarm.external_id)
+
+
 # --- Analyzer (issue 5): indexes for the reports (docs/analyzer.md#indexes) ---
 # The report queries read a date range of tickets or calls and only these columns:
 # covering indexes let SQLite and PostgreSQL answer from the index alone instead of

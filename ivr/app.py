@@ -11,6 +11,7 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 
+from cti import alarms as alarm_topics
 from cti import events
 from cti.callbacks import PLACE_REQUESTED
 from cti.happy_call import HAPPY_CALL_QUEUED
@@ -43,8 +44,9 @@ class AriApplication:
     def __init__(self, config: dict, call_center: Any, bus: events.EventBus,
                  ari_url: str, ari_user: str, ari_password: str, speech: Any = None,
                  acd: Any = None, callbacks: Any = None, surveys: Any = None, reply_line: Any = None,
-                 happy_calls: Any = None, happy_texts: Any = None):
+                 happy_calls: Any = None, happy_texts: Any = None, alarms: Any = None):
         self._config = config
+        self._alarms = alarms          # cti.alarms.AlarmService: voice alert and hot line
         self._cc = call_center
         self._bus = bus
         self._ari = (ari_url, ari_user, ari_password)
@@ -81,6 +83,10 @@ class AriApplication:
                        self._bus.subscribe(HAPPY_CALL_QUEUED, self._on_happy_call_queued)]
         if self._surveys is not None:
             unsubscribe.append(self._bus.subscribe(SURVEY_CALL, self._on_survey_call))
+        if self._alarms is not None:
+            unsubscribe += [self._bus.subscribe(alarm_topics.ALARM_RAISED, self._on_alarm_raised),
+                            self._bus.subscribe(alarm_topics.ALARM_CLOSED, self._on_alarm_closed),
+                            self._bus.subscribe(alarm_topics.CONTACT_CALL, self._on_contact_call)]
         self._unsubscribe = lambda: [u() for u in unsubscribe]
 
     def stop(self) -> None:
@@ -137,7 +143,7 @@ class AriApplication:
                                               place_callback=place_callback if self._callbacks else None)
             handlers = StasisHandlers(cfg, self._cc, self.dispatcher, self.registry, live,
                                       tg.start_soon, run_sync, speech=self._speech, callbacks=self._callbacks,
-                                      surveys=self._surveys, reply_line=self._reply_line)
+                                      surveys=self._surveys, reply_line=self._reply_line, alarms=self._alarms)
             self._handlers = handlers
 
             async def connected(telephony) -> None:
@@ -238,6 +244,19 @@ class AriApplication:
     def _on_move(self, _topic: str, payload: dict) -> None:
         self._in_loop("moving a call", lambda: self.dispatcher.move(payload["channel_id"], payload["queue"]))
 
+    # Early warning (docs/alarms.md): published by the webhook and the desktop's threads.
+    def _on_alarm_raised(self, _topic: str, payload: dict) -> None:
+        alarm = payload["alarm"]
+        self._in_loop(f"alarm {alarm['id']}", lambda: self._handlers.alarm_raised(alarm))
+
+    def _on_alarm_closed(self, _topic: str, payload: dict) -> None:
+        alarm = payload["alarm"]
+        self._in_loop(f"closing the hot line of alarm {alarm['id']}", lambda: self._handlers.alarm_closed(alarm))
+
+    def _on_contact_call(self, _topic: str, payload: dict) -> None:
+        self._in_loop(f"calling the IT contact of alarm {payload['alarm_id']}", lambda: self._handlers.call_contact(
+            int(payload["alarm_id"]), payload["bridge_id"], payload["number"]))
+
     def _in_loop(self, what: str, make_coro) -> None:
         """Run a request from the desktop (callback, supervisor) on the ARI loop;
         failures are logged (the desktop checked what it could before asking)."""
@@ -257,6 +276,6 @@ class AriApplication:
 def load(config: dict, call_center: Any, bus: events.EventBus, ari_url: str, ari_user: str,
          ari_password: str, speech: Any = None, acd: Any = None, callbacks: Any = None,
          surveys: Any = None, reply_line: Any = None, happy_calls: Any = None,
-         happy_texts: Any = None) -> AriApplication:
+         happy_texts: Any = None, alarms: Any = None) -> AriApplication:
     return AriApplication(config, call_center, bus, ari_url, ari_user, ari_password, speech, acd, callbacks,
-                          surveys, reply_line, happy_calls, happy_texts)
+                          surveys, reply_line, happy_calls, happy_texts, alarms)

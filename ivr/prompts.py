@@ -110,6 +110,19 @@ PROMPTS: dict[str, dict[str, str]] = {
         "en": "Thank you for your answers. We send you a coupon code by e-mail or text message as our thanks. "
               "Goodbye.",
     },
+    # Early warning (docs/alarms.md): the voice alert on the agents' phones and the hot line.
+    "alarm_alert": {
+        "ko": "긴급 장애 경보입니다. 상담 화면의 경보 내용을 확인해 주십시오.",
+        "en": "Urgent infrastructure alarm. Please check the alarm on your desktop.",
+    },
+    "alarm_hotline": {
+        "ko": "핫라인 회의가 열렸습니다. 핫라인 번호로 전화하시면 참여하실 수 있습니다.",
+        "en": "A hot line conference is open. Dial the hot line number to join it.",
+    },
+    "hotline_none": {
+        "ko": "지금 열려 있는 핫라인이 없습니다.",
+        "en": "There is no open hot line at the moment.",
+    },
     "technical_problem": {
         "ko": "죄송합니다. 기술적인 문제가 발생했습니다. 잠시 후 다시 전화해 주십시오.",
         "en": "We are sorry, a technical problem occurred. Please call again.",

@@ -26,8 +26,9 @@ HAPPY_CALL_LINE = "happycall"       # CallContext.line of a happy call's session
 class StasisHandlers:
     def __init__(self, config: dict, call_center: Any, dispatcher, registry: CallRegistry,
                  telephony: Telephony, start_task: Callable[..., None], run_sync, speech: Any = None,
-                 callbacks: Any = None, surveys: Any = None, reply_line: Any = None):
+                 callbacks: Any = None, surveys: Any = None, reply_line: Any = None, alarms: Any = None):
         self._config = config
+        self._alarms = alarms          # cti.alarms.AlarmService (voice alert, hot line)
         self._cc = call_center
         self._dispatcher = dispatcher
         self._registry = registry
@@ -55,6 +56,8 @@ class StasisHandlers:
                 return
             if kind == "reply":
                 self._new_reply_call(event)
+            if kind == "hotline" and self._alarms is not None and event.channel_id not in self._registry:
+                self._new_hotline_caller(event)
                 return
             if kind == "agent" and self._registry.route(event):
                 return
@@ -214,6 +217,65 @@ class StasisHandlers:
         leg = f"monitor-{secrets.token_hex(6)}"
         self._start_session(leg, "", "supervisor", "monitor", self._config["ivr"]["default_language"],
                             RingingSupervisor(target.ctx, mode, phone))
+
+    # --- early warning (docs/alarms.md) -------------------------------------------
+    def _new_hotline_caller(self, event: AriEvent) -> None:
+        from ivr.flows.alarm import JoiningHotline
+
+        self._start_session(event.channel_id, event.caller_number, event.caller_name, "hotline",
+                            self._config["ivr"]["default_language"], JoiningHotline(self._alarms.active_hotline))
+
+    async def alarm_raised(self, alarm: dict) -> None:
+        """A major alarm: open its hot line (an empty mixing bridge), then ring every
+        free agent's phone with the voice alert."""
+        from cti.alarms import hotline_bridge_id
+
+        section = self._config["alarms"]
+        alarm_id = int(alarm["id"])
+        if section["hotline"]:
+            bridge_id = hotline_bridge_id(alarm_id)
+            try:
+                await self._telephony.create_bridge(bridge_id)
+                await self._run_sync(self._alarms.hotline_state, alarm_id, "open", bridge_id)
+            except Exception as exc:
+                log.error("alarm %s: the hot line could not be opened: %s", alarm_id, exc)
+                await self._run_sync(self._alarms.hotline_state, alarm_id, "failed")
+        if section["voice_alert"]:
+            await self.voice_alert(alarm_id, float(section["alert_ring_seconds"]))
+
+    async def voice_alert(self, alarm_id: int, ring_seconds: float) -> int:
+        from ivr.flows.alarm import VoiceAlert
+
+        targets = await self._run_sync(self._alarms.voice_alert_targets)
+        for target in targets:
+            channel_id = f"alarm-{alarm_id}-alert-{target['user_id']}-{secrets.token_hex(3)}"
+            self._start_session(channel_id, "", "alarm", "alarm", self._config["ivr"]["default_language"],
+                                VoiceAlert(alarm_id, target["phone"], ring_seconds))
+        log.info("alarm %s: voice alert to %d agent phone(s)", alarm_id, len(targets))
+        await self._run_sync(self._alarms.voice_alert_placed, alarm_id, len(targets))
+        return len(targets)
+
+    async def alarm_closed(self, alarm: dict) -> None:
+        """The alarm is over: hang up everybody in its hot line, destroy the bridge."""
+        bridge_id = alarm.get("hotline_bridge_id")
+        if not bridge_id:
+            return
+        for channel_id in await self._telephony.bridge_channel_ids(bridge_id):
+            await self._hangup(channel_id)
+        await self._telephony.destroy_bridge(bridge_id)
+        await self._run_sync(self._alarms.hotline_state, int(alarm["id"]), "closed")
+
+    async def call_contact(self, alarm_id: int, bridge_id: str, number: str) -> None:
+        """Call the customer's IT contact into the hot line (a desktop request; the
+        number was checked by cti.alarms: digits, '+', '*', '#')."""
+        from ivr.flows.alarm import CallingContact
+
+        acd = self._config["acd"]
+        dial = acd["callback_dial"].format(number=number)
+        channel_id = f"alarm-{alarm_id}-contact-{secrets.token_hex(4)}"
+        self._start_session(channel_id, number, "IT contact", "hotline", self._config["ivr"]["default_language"],
+                            CallingContact(alarm_id, bridge_id, dial, f'"HappyCall hot line" <{acd["callback_caller_id"]}>',
+                                           float(acd["callback_ring_seconds"])))
 
     async def _hangup(self, channel_id: Optional[str]) -> None:
         if channel_id:

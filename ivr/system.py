@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from cti.acd_service import AcdService
+from cti.alarms import AlarmService
 from cti.callbacks import CallbackService
 from cti.escalation_runner import TimerRunner
 from cti.escalation_service import EscalationService
@@ -87,6 +88,7 @@ class System:
         self.sms_sender = None
         self.survey_classifier = None
         self.happy_calls: Optional[HappyCallService] = None   # status calls to customers (docs/happy-call.md)
+        self.alarms: Optional[AlarmService] = None    # early warning (docs/alarms.md)
         self.mail_listener = None
         self.sms: Optional[SmsService] = None      # every SMS in and out (docs/sms.md)
         self.sms_gateway = None
@@ -130,6 +132,7 @@ class System:
         self.surveys = SurveyService(self.sessions, self.bus, self.config, signer=self._survey_signer(),
                                      mailer=mailer, sms=self.sms_sender, classify=self.survey_classifier)
         self.sms_replies = survey_links.SmsReplies(self.surveys, self.bus)
+        self.alarms = AlarmService.from_config(self.sessions, self.bus, self.config)
         mail = self.config["mail_intake"]
         self.intake = IntakeService(self.sessions, self.bus, AttachmentStore(mail["attachments_dir"]),
                                     queue_name=self.config["acd"]["queue"], max_bytes=int(mail["max_bytes"]))
@@ -188,8 +191,10 @@ class System:
         ensure_root(Path(cfg["root"]), log=self._echo)
         prompts.generate(Path(self.config["ivr"]["prompts_dir"]))
         accounts = agent_phone_accounts(Path(self.config["data"]["dir"]))
+        alarms = self.config["alarms"]
         self.asterisk = ManagedAsterisk(cfg, instance_dir_name=self._instance_name,
-                                        prompts_dir=self.config["ivr"]["prompts_dir"], agent_phones=accounts)
+                                        prompts_dir=self.config["ivr"]["prompts_dir"], agent_phones=accounts,
+                                        hotline_extension=alarms["hotline_extension"] if alarms["hotline"] else "")
         self.asterisk.start()
         self._echo(f"Asterisk started: SIP on 127.0.0.1:{self.asterisk.sip_port}, "
                    f"ARI on {self.asterisk.ari_url}")
@@ -220,9 +225,11 @@ class System:
                                   sensitivity_service=self.sensitivity, acd_service=self.acd,
                                   callback_service=self.callbacks, supervisor_service=self.supervision,
                                   escalation_service=self.escalation, intake_service=self.intake,
-                                  survey_service=self.surveys)
+                                  survey_service=self.surveys, alarm_service=self.alarms)
         self.web = WebServer(self.web_app, web["host"], int(web["port"]))
         self.web.start()
+        self._echo(f"alarm webhook: POST {self.web.url}/hooks/alarms, signed with [alarms] secret "
+                   f"(or the one in {Path(self.config['data']['dir']) / 'alarm-secret'}); try `make demo-alarm`")
         return self.web.url
 
     def start_speech(self) -> None:
@@ -290,7 +297,7 @@ class System:
             self._record_survey_rating or survey_links.reply_line_rating(self.surveys))
         self.ari_app = load(self.config, self.call_center, self.bus, url, user, password, speech=self.speech,
                             acd=self.acd, callbacks=self.callbacks, surveys=self.surveys, reply_line=reply_line,
-                            happy_calls=self.happy_calls, happy_texts=self._happy_texts())
+                            happy_calls=self.happy_calls, happy_texts=self._happy_texts(), alarms=self.alarms)
         self.ari_app.start()
 
     def _happy_texts(self):

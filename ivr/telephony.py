@@ -33,6 +33,8 @@ class Telephony(Protocol):
     async def bridge(self, bridge_id: str, channel_ids: list[str]) -> None: ...
     async def add_to_bridge(self, bridge_id: str, channel_ids: list[str]) -> None: ...
     async def destroy_bridge(self, bridge_id: str) -> None: ...
+    async def create_bridge(self, bridge_id: str) -> None: ...
+    async def bridge_channel_ids(self, bridge_id: str) -> list[str]: ...
     async def list_channel_ids(self) -> set[str]: ...
     async def app_channel_ids(self) -> set[str]: ...
     async def startup_time(self) -> Optional[str]: ...
@@ -126,6 +128,18 @@ class AriTelephony:
             await self._op("bridges", "destroy", bridgeId=bridge_id)
         except ChannelGone:
             pass
+
+    async def create_bridge(self, bridge_id: str) -> None:
+        """An empty mixing bridge (a conference people are added to later)."""
+        await self._op("bridges", "createWithId", bridgeId=bridge_id, type="mixing", name=bridge_id)
+
+    async def bridge_channel_ids(self, bridge_id: str) -> list[str]:
+        """The channels in a bridge ([] when the bridge does not exist)."""
+        try:
+            bridge = await self._op("bridges", "get", bridgeId=bridge_id) or {}
+        except ChannelGone:
+            return []
+        return list(bridge.get("channels") or [])
 
     async def list_channel_ids(self) -> set[str]:
         return {c["id"] for c in await self._op("channels", "list") or []}

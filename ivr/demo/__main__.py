@@ -2,6 +2,7 @@
 
     python -m ivr.demo call  [--pin 100100] [--line 1600] [--name NAME] [--number NUM] [--hold 30]
     python -m ivr.demo phone [--ext 1001]      # a SIPp phone registered as the agent's extension
+    python -m ivr.demo alarm [--severity major] [--title TEXT] [--id ID]   # a signed alarm (docs/alarms.md)
 
 Both read the configuration the same way the server does (so they find its SIP
 port and data folder) and stop by themselves.
@@ -56,6 +57,34 @@ def phone(args, config) -> int:
     return 0
 
 
+def alarm(args, config) -> int:
+    """POST a signed alarm to the running web server's webhook."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    from cti.alarms import SIGNATURE_HEADER, shared_secret, sign
+
+    secret = shared_secret(config["alarms"]["secret"], config["data"]["dir"])
+    body = {"source": args.source, "id": args.id, "system": args.system, "severity": args.severity,
+            "title": args.title, "detail": args.detail}
+    if args.contact:
+        body["contact"] = args.contact
+    raw = json.dumps(body).encode("utf-8")
+    url = f"http://{config['web']['host']}:{config['web']['port']}/hooks/alarms"
+    request = urllib.request.Request(url, data=raw, method="POST", headers={
+        "Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, raw)})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            print(f"{response.status}: {response.read().decode('utf-8', 'replace')}")
+            return 0
+    except urllib.error.HTTPError as exc:
+        print(f"{exc.code}: {exc.read().decode('utf-8', 'replace')}")
+    except OSError as exc:
+        print(f"cannot reach {url}: {exc} (is `make run` running?)")
+    return 1
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ivr.demo")
     parser.add_argument("--config")
@@ -72,9 +101,18 @@ def main(argv=None) -> int:
     p.add_argument("--talk", type=float, default=20.0)
     p.add_argument("--calls", type=int, default=100)
     p.add_argument("--minutes", type=int, default=60)
+    a = sub.add_parser("alarm", help="send a signed infrastructure alarm to the webhook")
+    a.add_argument("--source", default="demo-nms")
+    a.add_argument("--id", default="core-switch-1", help="the same id again within the merge window is merged")
+    a.add_argument("--system", default="network")
+    a.add_argument("--severity", default="major", choices=("minor", "major", "critical"))
+    a.add_argument("--title", default="Core switch down in building A")
+    a.add_argument("--detail", default="Uplink lost; floors 3-5 have no network.")
+    a.add_argument("--contact", default="", help="the customer's IT contact number (for the hot line)")
     args = parser.parse_args(argv)
     config = load(args.config)
-    return call(args, config) if args.command == "call" else phone(args, config)
+    commands = {"call": call, "phone": phone, "alarm": alarm}
+    return commands[args.command](args, config)
 
 
 if __name__ == "__main__":

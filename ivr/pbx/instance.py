@@ -203,13 +203,15 @@ class ManagedAsterisk:
                  log: logging.Logger = LOG,
                  agent_phones: Iterable[Mapping[str, str]] | None = None,
                  extra_config: Mapping[str, str] | None = None,
-                 extra_modules: Iterable[str] = ()) -> None:
+                 extra_modules: Iterable[str] = (),
+                 hotline_extension: str = "") -> None:
         """``extra_config`` and ``extra_modules`` are for tools that need more than the
         contact center (bench/acd_load.py: a dialplan-only IVR with app_queue).  Nothing
         of them is written unless given: ``extra_config`` maps a file name to text that is
         appended to the generated file of that name (``extensions.conf``, ``pjsip.conf``,
         ...) or written as a new file (``queues.conf``); ``extra_modules`` are loaded
-        after ``MODULES``."""
+        after ``MODULES``.  ``hotline_extension`` (docs/alarms.md): customers and agent
+        phones dialling it enter the application with args ``hotline,<exten>``."""
         cfg = dict(asterisk_cfg)
         if not cfg.get("root"):
             raise ValueError("asterisk.root is not set")
@@ -233,6 +235,8 @@ class ManagedAsterisk:
                 _check(_LANG, lang, "asterisk.reply_lines language")
             for num, lang in dict(cfg.get("reply_lines") or {}).items()}
         self.default_language = "ko"
+        self.hotline_extension = _check(_EXTEN, hotline_extension, "alarms.hotline_extension") \
+            if hotline_extension else ""
         self.agent_phones = self._check_phones(agent_phones)
         self.extra_config = self._check_extra_config(extra_config)
         self.extra_modules = [_check(_MODULE, m, "extra module") for m in extra_modules
@@ -415,6 +419,8 @@ class ManagedAsterisk:
             "app_name": self.app_name,
             "ars_extensions": "\n".join(ars),
             "reply_extensions": "\n".join(replies),
+            "hotline_extensions": (f"exten => {self.hotline_extension},1,Stasis({self.app_name},hotline,${{EXTEN}})\n"
+                                   f" same => n,Hangup()\n" if self.hotline_extension else ""),
         }
         files = {}
         for name in CONFIG_FILES:

@@ -59,6 +59,7 @@
   /* Socket.IO with the status line; joins the wallboard room on every (re)connect. */
   function connect(strings, onWallboard) {
     var socket = HC.connect(strings);
+    window.__happycallSocket = socket;   /* the alarm banner (alarms.js) listens on it too */
     socket.on('connect', function () { socket.emit('wallboard_join', {}); });
     socket.on('wallboard', onWallboard);
     return socket;

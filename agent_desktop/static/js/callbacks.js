@@ -21,6 +21,7 @@
     var ticketBase = pageRoot ? pageRoot.dataset.ticketBase : '';
     var ASKED_FOR_MS = 30000;
     var asked = {};          /* callback id -> when our "Call back" was accepted (button stays busy) */
+    var pending = {};        /* callback id -> our "Call back" request is on its way */
     var timer = null;
     var loading = false;
     var again = false;
@@ -71,7 +72,9 @@
       field(row, 'attempts', attemptsText(entry));
 
       var callButton = row.querySelector('.btn-call-back');
-      if (entry.status === 'dialing' || (asked[id] && Date.now() - asked[id] < ASKED_FOR_MS)) {
+      if (pending[id]) {
+        callButton.disabled = true;   /* a list read while our request is on its way */
+      } else if (entry.status === 'dialing' || (asked[id] && Date.now() - asked[id] < ASKED_FOR_MS)) {
         callButton.disabled = true;
         HC.setText(callButton, strings.calling_back);
       } else if (!entry.dialable) {
@@ -127,13 +130,22 @@
       timer = window.setTimeout(function () { timer = null; load(); }, 150);
     }
 
+    /* The row's button now: a list read may have rebuilt the row meanwhile. */
+    function currentButton(id, button) {
+      return body.querySelector('tr[data-callback-id="' + id + '"] .btn-call-back') || button;
+    }
+
     function callBack(id, button) {
       button.disabled = true;
+      pending[id] = true;
       showStatus('');
       HC.postJson(listUrl + '/' + id + '/call', {}).then(function (result) {
+        delete pending[id];
         if (result.status === 401) { window.location.reload(); return; }
+        button = currentButton(id, button);
         if (result.status === 202) {
           asked[id] = Date.now();
+          button.disabled = true;
           HC.setText(button, strings.calling_back);
           showStatus(result.data.message || '');
           /* Nothing happened after a while (the phone could not be rung): the button comes back. */
@@ -144,6 +156,8 @@
           refresh();
         }
       }).catch(function () {
+        delete pending[id];
+        button = currentButton(id, button);
         button.disabled = false;
         showStatus(strings.request_failed, true);
       });
