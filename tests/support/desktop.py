@@ -197,6 +197,9 @@ def browser_login(page, base_url: str, username: str, password: str) -> None:
     page.fill("#password", password)
     page.click("#btn-login")
     page.wait_for_selector("#current-user")
+    # The header shows before the scripts at the end of the page have run: a click
+    # on a button before its handler is attached does nothing (seen on a busy machine).
+    page.wait_for_load_state("load")
 
 
 class PageProblems:
