@@ -68,13 +68,18 @@ class StasisHandlers:
             return
         self._registry.route(event)
 
+    def _line_and_language(self, event: AriEvent) -> tuple[str, str]:
+        """The line and language an inbound call's Stasis args name (args: kind,
+        line, language); an unknown language is the default one."""
+        default = self._config["ivr"]["default_language"]
+        line = event.args[1] if len(event.args) > 1 else ""
+        lang = event.args[2] if len(event.args) > 2 else default
+        return line, lang if lang in SUPPORTED_LANGUAGES else default
+
     def _new_ars_call(self, event: AriEvent) -> None:
         if event.channel_id in self._registry:
             return
-        line = event.args[1] if len(event.args) > 1 else ""
-        lang = event.args[2] if len(event.args) > 2 else self._config["ivr"]["default_language"]
-        if lang not in SUPPORTED_LANGUAGES:
-            lang = self._config["ivr"]["default_language"]
+        line, lang = self._line_and_language(event)
         self._start_session(event.channel_id, event.caller_number, event.caller_name, line, lang, Greeting())
 
     def _new_reply_call(self, event: AriEvent) -> None:
@@ -83,10 +88,7 @@ class StasisHandlers:
 
         if event.channel_id in self._registry:
             return
-        line = event.args[1] if len(event.args) > 1 else ""
-        lang = event.args[2] if len(event.args) > 2 else self._config["ivr"]["default_language"]
-        if lang not in SUPPORTED_LANGUAGES:
-            lang = self._config["ivr"]["default_language"]
+        line, lang = self._line_and_language(event)
         if self._reply_line is None:
             log.warning("reply line call %s: no survey lookup is configured", event.channel_id)
         self._start_session(event.channel_id, event.caller_number, event.caller_name, line, lang,
