@@ -35,7 +35,7 @@ TICKET_ESCALATED = "ticket.escalated"          # {ticket_id, incident_id, group_
 #                                                 by_user_id, automatic, reason, notify_user_ids, kind}
 ESCALATION_RESOLVED = "ticket.escalation_resolved"  # {ticket_id, incident_id, by_user_id, notify_user_ids}
 TICKET_OVERDUE = "ticket.overdue"              # {ticket_id, incident_id, overdue, notify_user_ids}
-TICKET_PROGRESS = "ticket.progress"            # {ticket_id, kind: progress|resolved, text, severity,
+TICKET_PROGRESS = "ticket.progress"            # {ticket_id, kind: progress|resolved|overdue, text, severity,
 #                                                 customer_id, by_user_id} (the customer is to be told)
 
 # Roles that may re-assign or resolve a group's ticket without being in the group.
@@ -333,6 +333,11 @@ class EscalationService:
                      {"due": _iso(rules.progress_due_at(reference, terms))})
         after = _After()
         after.publish.append((TICKET_OVERDUE, self._overdue_payload(s, ticket, True)))
+        # The customer is told the work goes on (the happy call relays it: "still being
+        # worked on"), so a missed update never leaves them without news.
+        after.publish.append((TICKET_PROGRESS, {
+            "ticket_id": ticket.id, "kind": "overdue", "text": "", "severity": ticket.severity,
+            "customer_id": ticket.customer_id, "by_user_id": None}))
         return "flagged", after
 
     def _schedule_timers(self, s: Session, ticket: Ticket, now: dt.datetime) -> None:

@@ -43,7 +43,7 @@ QUEUED, DIALING, ANSWERED, MESSAGED = "queued", "dialing", "answered", "messaged
 NOT_REACHED = ("no_answer", "busy", "failed")
 OUTCOMES = (ANSWERED, *NOT_REACHED)
 FINAL_STATES = frozenset({ANSWERED, MESSAGED, *NOT_REACHED})
-KINDS = ("progress", "resolved")
+KINDS = ("progress", "resolved", "overdue")   # overdue: no update in time, the work goes on
 MAX_TEXT = 2_000
 DIALABLE = re.compile(r"^\+?[0-9*#]{2,32}$")
 
@@ -319,6 +319,10 @@ def _number(ticket: Ticket, customer: Optional[Customer]) -> str:
 
 
 def _message(incident_id: str, kind: str, text: str) -> tuple[str, str]:
+    if kind == "overdue":
+        return (f"[HappyCall] {incident_id}: still in progress",
+                f"We called you about your request {incident_id} but could not reach you.\n\n"
+                f"Your request is still being worked on; we will tell you of the next update.\n")
     if kind == "resolved":
         return (f"[HappyCall] {incident_id} resolved",
                 f"We called you about your request {incident_id} but could not reach you.\n\n"

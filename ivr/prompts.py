@@ -142,6 +142,10 @@ PROMPTS: dict[str, dict[str, str]] = {
         "ko": "처리가 완료되었습니다.",
         "en": "is resolved.",
     },
+    "happy_status_overdue": {
+        "ko": "계속 처리 중입니다. 다음 진행 내용이 나오면 다시 알려 드리겠습니다.",
+        "en": "is still being worked on. We will call you again with the next update.",
+    },
     "happy_status_update": {
         "ko": "새로운 진행 내용이 있습니다. 자세한 내용은 헬프데스크로 문의해 주십시오.",
         "en": "has a new update. Please contact the help desk for the details.",

@@ -258,8 +258,12 @@ def test_severity_1_without_progress_is_flagged_then_cleared(tmp_path, clock):
             assert flag["overdue"] is True
             assert sorted(flag["notify_user_ids"]) == sorted([st.uid("ops1"), st.uid("agent1")])
             assert st.esc.overdue_count() == 1
+            # The customer is told the work goes on (relayed by a happy call, docs/happy-call.md).
+            [relay] = st.topics(TICKET_PROGRESS)
+            assert (relay["ticket_id"], relay["kind"], relay["severity"]) == (tid, "overdue", 1)
             clock.advance(300)
             assert st.esc.run_due() == []                         # flagged once
+            assert len(st.topics(TICKET_PROGRESS)) == 1
             st.esc.add_progress(tid, st.uid("ops1"), "restarting the mail server")
             assert st.ticket(tid).progress_overdue is False and st.esc.overdue_count() == 0
             assert st.topics(TICKET_OVERDUE)[-1]["overdue"] is False

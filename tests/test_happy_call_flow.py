@@ -64,6 +64,8 @@ def test_what_the_customer_hears():
     assert [m.rsplit("/", 1)[1] for m in media_for(CALL, None)][-2] == "happy_status_update"
     resolved = [m.rsplit("/", 1)[1] for m in media_for({**CALL, "kind": "resolved", "language": "ko"}, None)]
     assert resolved[-2:] == ["happy_status_resolved", "happy_goodbye"]
+    overdue = [m.rsplit("/", 1)[1] for m in media_for({**CALL, "kind": "overdue"}, None)]
+    assert overdue[-2:] == ["happy_status_overdue", "happy_goodbye"]
 
 
 async def place(h, service, texts, ring=5.0):

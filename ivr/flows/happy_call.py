@@ -78,6 +78,8 @@ def media_for(call: dict[str, Any], spoken: Optional[str]) -> list[str]:
     media += [prompt(f"digit_{d}") for d in spoken_digits(call["incident_id"])]
     if call["kind"] == "resolved":
         media.append(prompt("happy_status_resolved"))
+    elif call["kind"] == "overdue":
+        media.append(prompt("happy_status_overdue"))
     elif spoken:
         media += [prompt("happy_status_progress"), spoken]
     else:
