@@ -7,7 +7,6 @@ contact is called into; closing the alarm empties and removes the bridge
 from __future__ import annotations
 
 import json
-import threading
 import urllib.request
 
 import httpx
@@ -18,7 +17,7 @@ from cti.alarms import SIGNATURE_HEADER, sign
 from cti.config import load
 from db.models import Alarm, User
 from ivr.system import System
-from ivr.telephony import AriTelephony
+from support.played import played  # noqa: F401 - pytest fixture
 from support import asterisk as pbx_support
 from support.sipp import SippCaller, SippPhone, free_port
 from support.waiting import wait_for as _wait_for
@@ -57,22 +56,6 @@ def system(tmp_path_factory):
     sys_.start()
     yield sys_
     sys_.stop()
-
-
-@pytest.fixture
-def played(monkeypatch):
-    """(channel id, media) of every playback the application starts on Asterisk."""
-    log: list[tuple[str, str]] = []
-    lock = threading.Lock()
-    original = AriTelephony.play
-
-    async def play(self, channel_id, media, playback_id, lang=""):
-        with lock:
-            log.append((channel_id, media))
-        return await original(self, channel_id, media, playback_id, lang)
-
-    monkeypatch.setattr(AriTelephony, "play", play)
-    return log
 
 
 def post_alarm(system, **fields) -> dict:

@@ -5,7 +5,6 @@ queue's maximum wait keeps their place; a hang-up in the queue lands on the
 abandoned list."""
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -15,7 +14,7 @@ from cti.config import load
 from cti.supervision import NotAllowed, SupervisionError
 from db.models import Callback, CallRecord, Queue, Ticket, User
 from ivr.system import System
-from ivr.telephony import AriTelephony
+from support.played import played  # noqa: F401 - pytest fixture
 from support import asterisk as pbx_support
 from support.waiting import wait_for as _wait_for
 from support.sipp import SippCaller, SippPhone, free_port
@@ -46,22 +45,6 @@ def system(tmp_path_factory):
     sys_.start()
     yield sys_
     sys_.stop()
-
-
-@pytest.fixture
-def played(monkeypatch):
-    """(channel id, media) of every playback the application starts on Asterisk."""
-    log: list[tuple[str, str]] = []
-    lock = threading.Lock()
-    original = AriTelephony.play
-
-    async def play(self, channel_id, media, playback_id, lang=""):
-        with lock:
-            log.append((channel_id, media))
-        return await original(self, channel_id, media, playback_id, lang)
-
-    monkeypatch.setattr(AriTelephony, "play", play)
-    return log
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,6 @@ stored.  When nobody answers, the customer gets the update by e-mail."""
 from __future__ import annotations
 
 import tempfile
-import threading
 import time
 import wave
 from pathlib import Path
@@ -18,7 +17,7 @@ from cti.config import load
 from db.models import Customer, HappyCall, Ticket, TicketEvent, User
 from ivr.prompts import synthesize
 from ivr.system import System
-from ivr.telephony import AriTelephony
+from support.played import played  # noqa: F401 - pytest fixture
 from support import asterisk as pbx_support
 from support.sipp import SippPhone, free_port
 from support.smtp_sink import smtp_sink
@@ -60,21 +59,6 @@ def system(tmp_path_factory, sink):
     sys_.start()
     yield sys_
     sys_.stop()
-
-
-@pytest.fixture
-def played(monkeypatch):
-    log: list[tuple[str, str]] = []
-    lock = threading.Lock()
-    original = AriTelephony.play
-
-    async def play(self, channel_id, media, playback_id, lang=""):
-        with lock:
-            log.append((channel_id, media))
-        return await original(self, channel_id, media, playback_id, lang)
-
-    monkeypatch.setattr(AriTelephony, "play", play)
-    return log
 
 
 def severity_1_ticket(system) -> tuple[int, str, int]:
