@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response
 
+from cti.secret_files import kept_secret
+
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
        "form-action 'self'; frame-ancestors 'none'")
@@ -18,19 +20,7 @@ def secret_key(configured: str, data_dir: str | os.PathLike) -> str:
     on first use, mode 600)."""
     if configured:
         return configured
-    path = Path(data_dir) / "secret_key"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        key = path.read_text(encoding="ascii").strip()
-        if key:
-            return key
-        raise RuntimeError(f"{path} is empty; delete it to generate a new key") from None
-    key = secrets.token_hex(32)
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
-        fh.write(key + "\n")
-    return key
+    return kept_secret(Path(data_dir) / "secret_key", lambda: secrets.token_hex(32), "key")
 
 
 def is_safe_next(target: str | None) -> bool:

@@ -32,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from cti.clock import Clock, utc_now
+from cti.secret_files import kept_secret
 from cti.events import EventBus
 from db.models import Alarm, User
 
@@ -106,19 +107,7 @@ def shared_secret(configured: str, data_dir: str | os.PathLike) -> str:
     so the monitoring systems (and ``python -m ivr.demo alarm``) can read it there."""
     if configured:
         return configured
-    path = Path(data_dir) / SECRET_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        secret = path.read_text(encoding="ascii").strip()
-        if secret:
-            return secret
-        raise RuntimeError(f"{path} is empty; delete it to generate a new alarm secret") from None
-    secret = secrets.token_urlsafe(32)
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
-        fh.write(secret + "\n")
-    return secret
+    return kept_secret(Path(data_dir) / SECRET_FILE, lambda: secrets.token_urlsafe(32), "alarm secret")
 
 
 def sign(secret: str, body: bytes) -> str:
