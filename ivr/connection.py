@@ -4,43 +4,80 @@ Connects with exponential backoff (saying clearly that Asterisk is not
 reachable), watches the event websocket, and on every (re)connection calls
 ``on_connected`` so the application can resynchronise before events flow.
 asyncari does not reconnect by itself and ends its websocket task silently when
-Asterisk closes the socket, so a watchdog notices that and starts over.
+Asterisk closes the socket, so a watchdog notices that and starts over.  asyncari
+opens the event websocket; events are read by a lean loop of ours and REST calls
+go through ``ivr.ari_rest`` (see docs/decisions.md, "ARI client").
 """
 from __future__ import annotations
 
+import json
 import logging
-import types
+import urllib.parse
+from contextlib import asynccontextmanager
 from typing import Any, Awaitable, Callable
 
 import anyio
-import asyncari
+from asyncari.client import Client
+from asyncswagger11.http_client import ApiKeyAuthenticator, AsynchronousHttpClient
+from wsproto.events import CloseConnection, TextMessage
 
 from ivr.ari_events import SUBSCRIBED_EVENTS, AriEvent
+from ivr.ari_rest import AriRest
 from ivr.telephony import AriTelephony
 
 log = logging.getLogger(__name__)
 
 
-class _RawEvent:
-    """What our listener needs of an event: the JSON as Asterisk sent it."""
-    __slots__ = ("_orig_msg",)
+class _EventClient(Client):
+    """asyncari's client with a lean event path.
 
-    def __init__(self, msg: dict[str, Any]):
-        self._orig_msg = msg
+    asyncari's own loop (``Client.__run``) hands every event through a memory
+    stream to a per-event watchdog task (two task switches and a timeout scope
+    per event), wraps it in Channel/Bridge objects kept in class-level caches
+    bound to the client that made them (after a reconnection, a channel that
+    survived tripped an assertion and killed the new connection), and formats a
+    debug dump of each event even with debug logging off.  This loop reads the
+    websocket and gives each event's JSON straight to ``deliver``."""
+
+    def __init__(self, taskgroup, base_url: str, apps: str, http_client,
+                 deliver: Callable[[dict[str, Any]], None]):
+        super().__init__(taskgroup, base_url, apps, http_client)
+        self._deliver = deliver
+
+    async def _Client__run(self, ws) -> None:   # overrides the name-mangled Client.__run
+        try:
+            async for msg in ws:
+                if isinstance(msg, CloseConnection):
+                    break
+                if not isinstance(msg, TextMessage):
+                    continue
+                try:
+                    event = json.loads(msg.data)
+                except ValueError:
+                    log.error("ARI sent an event that is not JSON: %.200r", msg.data)
+                    continue
+                if isinstance(event, dict) and "type" in event:
+                    self._deliver(event)
+        except anyio.ClosedResourceError:
+            pass
 
 
-async def _process_raw(client, msg: dict[str, Any]) -> None:
-    """Replaces asyncari's Client.process_ws: hand the JSON to the listeners and do
-    nothing else.  asyncari's version wraps every event in Channel/Bridge objects
-    kept in class-level caches bound to the client that made them (after a
-    reconnection, a channel that survived tripped an assertion and killed the new
-    connection), and formats a debug dump of each event even with debug logging
-    off: about 17 % of the ARI loop's CPU in bench/screenpop.py's profile."""
-    event = _RawEvent(msg)
-    listeners = list(client.event_listeners.get(msg.get("type"), ())) + \
-        list(client.event_listeners.get("*", ()))
-    for listener in listeners:
-        await listener(event)
+@asynccontextmanager
+async def _connect(url: str, app: str, user: str, password: str,
+                   deliver: Callable[[dict[str, Any]], None]):
+    """asyncari.connect with our client class (the same steps otherwise)."""
+    host = urllib.parse.urlparse(url).netloc.split(":")[0]
+    http_client = AsynchronousHttpClient(auth=ApiKeyAuthenticator(host, f"{user}:{password}"))
+    try:
+        async with anyio.create_task_group() as tg:
+            client = _EventClient(tg, url, app, http_client, deliver)
+            async with client:
+                try:
+                    yield client
+                finally:
+                    tg.cancel_scope.cancel()
+    finally:
+        await http_client.close()
 
 
 def _root_cause(exc: BaseException) -> BaseException:
@@ -89,24 +126,28 @@ class AriSupervisor:
             delay = min(delay * 2, self._backoff_max)
 
     async def _session(self) -> None:
-        async with asyncari.connect(self.url, self.app, self._user, self._password) as client:
-            client.process_ws = types.MethodType(_process_raw, client)
-            telephony = AriTelephony(client, self.app)
-            async with anyio.create_task_group() as tg:
-                reader = client.__aiter__()  # listen before resync so no event is missed
-                tg.start_soon(self._watchdog, client, tg.cancel_scope)
-                tg.start_soon(self._read, reader, tg.cancel_scope)
-                self.connections += 1
-                log.info("connected to Asterisk ARI at %s as application %r", self.url, self.app)
-                await self._on_connected(telephony)
-                self.connected.set()
+        rest = AriRest(self.url, self._user, self._password)
+        try:
+            async with _connect(self.url, self.app, self._user, self._password, self._deliver) as client:
+                telephony = AriTelephony(rest, self.app)
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._watchdog, client, tg.cancel_scope)
+                    self.connections += 1
+                    log.info("connected to Asterisk ARI at %s as application %r", self.url, self.app)
+                    await self._on_connected(telephony)
+                    self.connected.set()
+        finally:
+            await rest.aclose()
 
-    async def _read(self, reader, scope: anyio.CancelScope) -> None:
-        async for msg in reader:
-            raw = msg._orig_msg
-            if raw.get("type") in self._event_types:
-                self._on_event(AriEvent.from_json(raw))
-        scope.cancel()
+    def _deliver(self, raw: dict[str, Any]) -> None:
+        """Called for every event, in the websocket's order (events that arrive while
+        ``on_connected`` resynchronises are delivered too: nothing is missed)."""
+        if raw.get("type") not in self._event_types:
+            return
+        try:
+            self._on_event(AriEvent.from_json(raw))
+        except Exception:  # noqa: BLE001 - one bad event must not cut the connection
+            log.exception("ARI event %s could not be handled", raw.get("type"))
 
     @staticmethod
     async def _watchdog(client, scope: anyio.CancelScope) -> None:

@@ -1,6 +1,6 @@
 """The telephony port: the few ARI operations the flows use.
 
-``AriTelephony`` implements it on an asyncari client; unit tests use a fake.
+``AriTelephony`` implements it on ARI's REST interface; unit tests use a fake.
 Operations on a channel that is already gone raise ``ChannelGone`` so flows
 can tell a hung-up caller from a real failure.
 """
@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 from typing import Any, Optional, Protocol
+from urllib.parse import quote
 
-import httpx
+from ivr.ari_rest import AriHttpError, AriRest
 
 log = logging.getLogger(__name__)
 
@@ -41,116 +42,113 @@ class Telephony(Protocol):
 
 
 class AriTelephony:
-    """Telephony over an asyncari client.
+    """Telephony over ARI's REST interface (``ivr.ari_rest.AriRest``).
 
-    Operations go straight to the swagger operations and read the JSON; none of
-    asyncari's object wrappers (and their caches) are created for them."""
+    Each operation is one request whose path and parameters are those of ARI's
+    REST API (docs.asterisk.org, "Asterisk REST Interface")."""
 
-    def __init__(self, client, app_name: str):
-        self._ari = client
+    def __init__(self, rest: AriRest, app_name: str):
+        self._rest = rest
         self._app = app_name
 
-    async def _op(self, resource: str, operation: str, **kwargs) -> Any:
-        op = getattr(self._ari.get_repo(resource).api, operation)
+    async def _op(self, method: str, path: str, gone_on_400: bool = False, **params) -> Any:
         try:
-            response = await op(**kwargs)
-        except httpx.HTTPStatusError as exc:
-            status = exc.response.status_code
-            # bridges.addChannel answers 400 for a channel that does not exist (any more).
-            gone = status in (404, 409, 422) or (status == 400 and operation == "addChannel")
-            if gone and resource in ("channels", "playbacks", "bridges"):
-                # 404: no such channel; 409/422: no longer in the application.
-                raise ChannelGone(f"{resource}.{operation}: HTTP {status}") from exc
+            return await self._rest.call(method, path, params)
+        except AriHttpError as exc:
+            # 404: no such channel/playback/bridge; 409/422: no longer in the application;
+            # bridges' addChannel answers 400 for a channel that does not exist (any more).
+            if exc.status in (404, 409, 422) or (exc.status == 400 and gone_on_400):
+                raise ChannelGone(str(exc)) from exc
             raise
-        if response.status_code == 204 or not response.content:
-            return None
-        return response.json()
 
     async def answer(self, channel_id: str) -> None:
-        await self._op("channels", "answer", channelId=channel_id)
+        await self._op("POST", f"/channels/{_seg(channel_id)}/answer")
 
     async def play(self, channel_id: str, media: str, playback_id: str, lang: str = "") -> None:
-        kwargs = {"channelId": channel_id, "media": media, "playbackId": playback_id}
-        if lang:
-            kwargs["lang"] = lang
-        await self._op("channels", "playWithId", **kwargs)
+        await self._op("POST", f"/channels/{_seg(channel_id)}/play/{_seg(playback_id)}",
+                       media=media, lang=lang or None)
 
     async def stop_playback(self, playback_id: str) -> None:
         try:
-            await self._op("playbacks", "stop", playbackId=playback_id)
+            await self._op("DELETE", f"/playbacks/{_seg(playback_id)}")
         except ChannelGone:
             pass  # already finished
 
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:
         try:
-            await self._op("channels", "hangup", channelId=channel_id, reason=reason)
+            await self._op("DELETE", f"/channels/{_seg(channel_id)}", reason=reason)
         except ChannelGone:
             pass
 
     async def start_moh(self, channel_id: str, moh_class: str = "") -> None:
-        kwargs = {"mohClass": moh_class} if moh_class else {}
-        await self._op("channels", "startMoh", channelId=channel_id, **kwargs)
+        await self._op("POST", f"/channels/{_seg(channel_id)}/moh", mohClass=moh_class or None)
 
     async def stop_moh(self, channel_id: str) -> None:
         try:
-            await self._op("channels", "stopMoh", channelId=channel_id)
+            await self._op("DELETE", f"/channels/{_seg(channel_id)}/moh")
         except ChannelGone:
             pass
 
     async def ring(self, channel_id: str) -> None:
-        await self._op("channels", "ring", channelId=channel_id)
+        await self._op("POST", f"/channels/{_seg(channel_id)}/ring")
 
     async def originate(self, channel_id: str, endpoint: str, app_args: str, caller_id: str,
                         timeout: int) -> None:
-        await self._op("channels", "originateWithId", channelId=channel_id, endpoint=endpoint,
-                       app=self._app, appArgs=app_args, callerId=caller_id, timeout=timeout)
+        await self._op("POST", f"/channels/{_seg(channel_id)}", endpoint=endpoint, app=self._app,
+                       appArgs=app_args, callerId=caller_id, timeout=timeout)
 
     async def snoop(self, channel_id: str, snoop_id: str, spy: str, whisper: str, app_args: str) -> None:
         """A snoop channel on ``channel_id`` that enters the application: ``spy``
         (in/out/both/none) is what it hears, ``whisper`` what it says to the channel."""
-        await self._op("channels", "snoopChannelWithId", channelId=channel_id, snoopId=snoop_id,
+        await self._op("POST", f"/channels/{_seg(channel_id)}/snoop/{_seg(snoop_id)}",
                        app=self._app, appArgs=app_args, spy=spy, whisper=whisper)
 
     async def external_media(self, channel_id: str, external_host: str, fmt: str) -> None:
-        await self._op("channels", "externalMedia", channelId=channel_id, app=self._app,
+        await self._op("POST", "/channels/externalMedia", channelId=channel_id, app=self._app,
                        external_host=external_host, format=fmt, encapsulation="rtp", transport="udp",
                        direction="both")
 
     async def bridge(self, bridge_id: str, channel_ids: list[str]) -> None:
-        await self._op("bridges", "createWithId", bridgeId=bridge_id, type="mixing")
+        await self._op("POST", f"/bridges/{_seg(bridge_id)}", type="mixing")
         await self.add_to_bridge(bridge_id, channel_ids)
 
     async def add_to_bridge(self, bridge_id: str, channel_ids: list[str]) -> None:
-        await self._op("bridges", "addChannel", bridgeId=bridge_id, channel=",".join(channel_ids))
+        await self._op("POST", f"/bridges/{_seg(bridge_id)}/addChannel", gone_on_400=True,
+                       channel=",".join(channel_ids))
 
     async def destroy_bridge(self, bridge_id: str) -> None:
         try:
-            await self._op("bridges", "destroy", bridgeId=bridge_id)
+            await self._op("DELETE", f"/bridges/{_seg(bridge_id)}")
         except ChannelGone:
             pass
 
     async def create_bridge(self, bridge_id: str) -> None:
         """An empty mixing bridge (a conference people are added to later)."""
-        await self._op("bridges", "createWithId", bridgeId=bridge_id, type="mixing", name=bridge_id)
+        await self._op("POST", f"/bridges/{_seg(bridge_id)}", type="mixing", name=bridge_id)
 
     async def bridge_channel_ids(self, bridge_id: str) -> list[str]:
         """The channels in a bridge ([] when the bridge does not exist)."""
         try:
-            bridge = await self._op("bridges", "get", bridgeId=bridge_id) or {}
+            bridge = await self._op("GET", f"/bridges/{_seg(bridge_id)}") or {}
         except ChannelGone:
             return []
         return list(bridge.get("channels") or [])
 
     async def list_channel_ids(self) -> set[str]:
-        return {c["id"] for c in await self._op("channels", "list") or []}
+        return {c["id"] for c in await self._op("GET", "/channels") or []}
 
     async def app_channel_ids(self) -> set[str]:
-        app = await self._op("applications", "get", applicationName=self._app) or {}
+        app = await self._op("GET", f"/applications/{_seg(self._app)}") or {}
         return set(app.get("channel_ids", []))
 
     async def startup_time(self) -> Optional[str]:
-        info = await self._op("asterisk", "getInfo") or {}
+        info = await self._op("GET", "/asterisk/info") or {}
         return (info.get("status") or {}).get("startup_time")
+
+
+def _seg(value: str) -> str:
+    """An id as one path segment."""
+    return quote(value, safe="")
 
 
 class LiveTelephony:
