@@ -134,8 +134,10 @@ class System:
         self.sms_replies = survey_links.SmsReplies(self.surveys, self.bus)
         self.alarms = AlarmService.from_config(self.sessions, self.bus, self.config)
         mail = self.config["mail_intake"]
+        # Replies to a survey e-mail are the survey's, not new tickets (cti/surveys/links.py).
         self.intake = IntakeService(self.sessions, self.bus, AttachmentStore(mail["attachments_dir"]),
-                                    queue_name=self.config["acd"]["queue"], max_bytes=int(mail["max_bytes"]))
+                                    queue_name=self.config["acd"]["queue"], max_bytes=int(mail["max_bytes"]),
+                                    claims=[survey_links.EmailReplies(self.surveys).claim])
 
     def start_timers(self) -> None:
         """The persisted escalation timers (first-level rule, progress checks): one

@@ -4,10 +4,14 @@ system's survey runner on the real clock, SIPp as the customer's phone.
 * The survey call is answered by a SIPp UAS that keys 4, 2, 1 over RFC 2833:
   the rating and the answers are stored as a phone reply.
 * A survey call nobody answers falls back to an e-mail caught by a real SMTP
-  server (aiosmtpd); its signed link opens the web form once."""
+  server (aiosmtpd); its signed link opens the web form once.
+* A reply to that e-mail, sent over SMTP to the system's intake listener, is the
+  survey's reply (classified, stored), not a new ticket."""
 from __future__ import annotations
 
 import re
+import smtplib
+from email.message import EmailMessage
 
 import pytest
 from sqlalchemy import select
@@ -67,7 +71,8 @@ def system(tmp_path_factory, sink):
         "ivr": {"prompts_dir": str(pbx_support.test_prompts_dir()), "pin_first_digit_timeout": 4.0},
         "asr": {"enabled": False},
         "mail": sink.mail_config(),
-        "mail_intake": {"enabled": False},
+        # The centre's address is the intake's: replies to a survey e-mail reach the listener.
+        "mail_intake": {"enabled": True, "port": 0, "address": "seoul-centre@happycall.local"},
         "web": {"port": free_port(udp=False, tcp=True), "secret_key": "e2e-survey"},
         # Surveys at once, polled often; every customer number rings the one SIPp phone.
         "surveys": {"delay_minutes": 0.0, "poll_seconds": 0.2, "call_ring_seconds": 5.0,
@@ -80,11 +85,11 @@ def system(tmp_path_factory, sink):
     sys_.stop()
 
 
-def resolve_ticket(system, pin: str) -> int:
+def resolve_ticket(system, pin: str, tag: str = "") -> int:
     """A ticket of the customer, resolved now (as any channel would leave it)."""
     with system.sessions.begin() as s:
         customer = s.scalar(select(Customer).where(Customer.pin == pin))
-        ticket = Ticket(incident_id=f"E2E-{pin}", channel="phone", status="resolved", customer_id=customer.id,
+        ticket = Ticket(incident_id=f"E2E-{pin}{tag}", channel="phone", status="resolved", customer_id=customer.id,
                         language="ko", request="printer jams", resolution="roller replaced")
         s.add(ticket)
         s.flush()
@@ -142,3 +147,40 @@ def test_unanswered_call_leads_to_an_e_mail_whose_link_works_once(system, sink):
     survey = survey_of(system, ticket)
     assert (survey.state, survey.rating, survey.channel, survey.reply_term) == \
         ("answered", 2, "web", "repeated_trouble")
+
+
+def test_reply_e_mail_over_smtp_is_the_surveys_reply_not_a_ticket(system, sink):
+    phone = SippPhone(port=system.phone_port, mode="noanswer", ring_seconds=20)
+    phone.start()
+    try:
+        before = len(sink.messages)
+        ticket = resolve_ticket(system, "100300", "-mail")
+        [*_, sent] = sink.wait(before + 1, timeout=40)
+    finally:
+        phone.stop()
+    survey = survey_of(system, ticket)
+    assert survey.state == "messaged"
+    reply = EmailMessage()
+    reply["From"] = "Hoseok Jung <hoseok.jung@example.com>"
+    reply["To"] = str(sent["Reply-To"])
+    reply["Subject"] = "Re: " + sent["Subject"]
+    reply["In-Reply-To"] = sent["Message-ID"]
+    reply["References"] = sent["Message-ID"]
+    quoted = "\n".join("> " + line for line in sent.get_content().splitlines())
+    reply.set_content(f"1 1 2 또 고장났어요\n\nOn Thu, 26 Nov 2026, 서울 서비스센터 wrote:\n{quoted}\n")
+    with system.sessions() as s:
+        tickets_before = s.query(Ticket).count()
+    listener = system.mail_listener
+    with smtplib.SMTP(listener.host, listener.port, timeout=10) as smtp:
+        refused = smtp.send_message(reply, to_addrs=[sent["Reply-To"].addresses[0].addr_spec])
+        assert refused == {}
+    survey = wait_for(lambda: (sv := survey_of(system, ticket)).state == "answered" and sv, timeout=10,
+                      what="the e-mail reply stored")
+    assert (survey.channel, survey.rating, survey.trouble_again, survey.staff_kind, survey.reply_term) == \
+        ("email", 1, True, False, "repeated_trouble")
+    assert survey.comment == "또 고장났어요"
+    with system.sessions() as s:
+        new = s.scalars(select(Ticket).order_by(Ticket.id.desc())).all()[: s.query(Ticket).count() - tickets_before]
+        assert [t.channel for t in new] == ["survey"]      # the follow-up of the repeated trouble only
+    replies = system.surveys.survey(survey.id)["replies"]
+    assert [(r["channel"], r["term"]) for r in replies] == [("email", "repeated_trouble")]

@@ -17,7 +17,8 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from email.utils import make_msgid
+from typing import Any, Callable, Iterable, Optional
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -326,6 +327,40 @@ class SurveyService:
                               f"(rating {survey.rating if survey.rating is not None else '-'}).\n\n"
                               f"Their words:\n{text}\n"))
 
+    # ---- e-mail replies ---------------------------------------------------------------
+    def survey_of_email(self, subject: str, thread_ids: Iterable[str]) -> Optional[int]:
+        """The survey an inbound e-mail answers: one of the Message-IDs it replies to
+        (In-Reply-To / References) is a survey e-mail's, or its subject carries a
+        well-signed reference (``TokenSigner.reply_reference``).  None: not a survey
+        reply (a forged or unknown reference included) -- the e-mail intake keeps it."""
+        ids = [str(i)[:255] for i in thread_ids if i][:50]
+        with self._sessions() as s:
+            if ids:
+                found = s.scalar(select(SurveyAttempt.survey_id).where(SurveyAttempt.message_id.in_(ids))
+                                 .order_by(SurveyAttempt.id.desc()).limit(1))
+                if found is not None:
+                    return found
+            survey_id = self._signer.survey_of_subject(subject)
+            if survey_id is not None and s.get(Survey, survey_id) is not None:
+                return survey_id
+        return None
+
+    def record_email_reply(self, survey_id: int, body: str, now: Optional[dt.datetime] = None) -> ReplyResult:
+        """An e-mail reply: the customer's words (the quoted survey left out); keys
+        at its start ("5 2 1 ...", the format the survey e-mail suggests) answer the
+        questions, the words are the comment (classified)."""
+        text = terms.email_reply_text(body)
+        answers, words = terms.keyed_text(text)
+        if answers:
+            answers["comment"] = words[:terms.MAX_COMMENT]
+        now = self._now() if now is None else now
+        out = _Outgoing()
+        with self._sessions.begin() as s:
+            result = self._record_reply(s, self._survey(s, survey_id), "email", text or (body or "").strip(),
+                                        answers or None, now, out)
+        self._carry_out(out, now)
+        return result
+
     # ---- the web inquiry form ---------------------------------------------------------
     def open_form(self, token: str, now: Optional[dt.datetime] = None) -> dict[str, Any]:
         """What the form shows for a valid, unused, unexpired link; TokenError otherwise."""
@@ -472,14 +507,17 @@ class SurveyService:
                           person_phone=centre.person_phone if centre else "",
                           reply_address=(centre.email if centre and centre.email else self._default_sender),
                           incentive=self._incentive.get(survey.language, ""), form_url=form_url,
-                          campaigns=self._campaigns(s, survey.language, now), resend=step.resend)
+                          campaigns=self._campaigns(s, survey.language, now), resend=step.resend,
+                          reference=self._signer.reply_reference(survey.id))
         sender = centre.email if centre and centre.email else ""
         for channel in step.send:
             if channel == "email":
                 out.messages.append({"survey_id": survey.id, "channel": "email", "round": round_no,
                                      "to": contact.email, "subject": email_subject(inquiry),
                                      "body": email_body(inquiry), "sender": sender,
-                                     "sender_name": inquiry.centre_name, "reply_to": inquiry.reply_address})
+                                     "sender_name": inquiry.centre_name, "reply_to": inquiry.reply_address,
+                                     # kept on the attempt: a reply's In-Reply-To finds the survey
+                                     "message_id": make_msgid(domain=_mail_domain(sender or self._default_sender))})
             elif channel == "sms":
                 out.messages.append({"survey_id": survey.id, "channel": "sms", "round": round_no,
                                      "to": contact.mobile, "text": sms_text(inquiry),
@@ -492,7 +530,8 @@ class SurveyService:
             try:
                 if msg["channel"] == "email":
                     ok = self._mailer.send(msg["to"], msg["subject"], msg["body"], sender=msg["sender"],
-                                           sender_name=msg["sender_name"], reply_to=msg["reply_to"])
+                                           sender_name=msg["sender_name"], reply_to=msg["reply_to"],
+                                           message_id=msg["message_id"])
                 else:
                     ok = self._sms.send(msg["to"], msg["text"], msg["sender"])
             except Exception:  # noqa: BLE001 - a broken transport must not stop the runner
@@ -500,7 +539,8 @@ class SurveyService:
                 ok = False
             attempts.append(SurveyAttempt(survey_id=msg["survey_id"], channel=msg["channel"], round=msg["round"],
                                           address=str(msg["to"])[:254], at=now,
-                                          outcome="sent" if ok else "not_sent"))
+                                          outcome="sent" if ok else "not_sent",
+                                          message_id=msg.get("message_id") if ok else None))
         if attempts:
             with self._sessions.begin() as s:
                 s.add_all(attempts)
@@ -555,6 +595,11 @@ def _centre_name(centre: Optional[ServiceCentre], language: str) -> str:
     if centre is None:
         return "HappyCall"
     return (centre.name_en or centre.name) if language == "en" else centre.name
+
+
+def _mail_domain(address: str) -> str:
+    domain = (address or "").rpartition("@")[2]
+    return domain if re.fullmatch(r"[A-Za-z0-9.-]{1,200}", domain or "") else "happycall.local"
 
 
 def _comment_of(raw: str) -> str:
