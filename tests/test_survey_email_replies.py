@@ -175,3 +175,27 @@ def test_forged_or_unknown_reference_becomes_a_normal_ticket(stack, tmp_path):
         assert new.channel == "email" and "my printer is broken" in new.request      # nothing lost
     assert count(stack, SurveyReply) == 0
     assert stack.survey_row(ticket).state == machine.MESSAGED
+
+
+# ---- what the reply line's pop shows (the lookup of cti/surveys/links.py) ---------------------
+
+def test_reply_line_lookup_brings_the_survey_its_answers_and_terms(db, bus, clock, config):
+    stack = Stack(db, bus, clock, config, classify=links.survey_term)
+    ticket, survey_id = _messaged_survey(stack, "100200")
+    stack.service.record_reply(survey_id, "sms", '<b>또 고장났어요</b>')
+    stack.service.record_reply(survey_id, "sms", '<b>또 고장났어요</b>')           # a duplicate: not shown twice
+    stack.service.record_email_reply(survey_id, "4 2 1 친절했어요" + QUOTE)
+    clock.advance(3600)                                                      # within reply_wait_hours
+    with stack.sessions() as s:
+        surveyed = s.get(Ticket, ticket)
+        mobile, incident_id = surveyed.customer.mobile, surveyed.incident_id
+    view = links.reply_line_lookup(stack.service)(mobile)
+    assert (view["survey_id"], view["queue"], view["centre"]) == (survey_id, "lan", "부산 서비스센터")
+    assert (view["incident_id"], view["service"], view["resolution"]) == \
+        (incident_id, "printer jams", "replaced the roller")
+    assert (view["rating"], view["trouble_again"], view["staff_kind"], view["term"]) == \
+        (4, False, True, terms.REPEATED_TROUBLE)
+    assert [(r["channel"], r["term"], r["text"]) for r in view["replies"]] == [
+        ("sms", terms.REPEATED_TROUBLE, "<b>또 고장났어요</b>"), ("email", terms.SIMPLE_SATISFACTION, "친절했어요")]
+    clock.advance(48 * 3600)                                                 # answered long ago: not pending
+    assert links.reply_line_lookup(stack.service)(mobile) is None

@@ -85,9 +85,13 @@ class EmailReplies:
 
 
 def reply_line_lookup(surveys: Any) -> Callable[[str], Optional[dict]]:
+    """The caller's pending survey: what the call needs (queue, customer) and what
+    the agent's pop shows (``SurveyService.pop_view``: the service, the answers)."""
     def find_pending_survey(number: str) -> Optional[dict]:
         survey_id = surveys.pending_for(number=number)
-        return surveys.call_target(survey_id) if survey_id is not None else None
+        if survey_id is None:
+            return None
+        return {**surveys.pop_view(survey_id), **surveys.call_target(survey_id)}
     return find_pending_survey
 
 

@@ -47,6 +47,8 @@ MAX_DUE_PER_RUN = 100
 MESSAGE_CHANNELS = ("email", "sms")
 REPLY_CHANNELS = ("phone", "email", "sms", "web")
 MAX_RAW = 10_000
+POP_REPLIES = 10          # the latest replies an agent's pop shows
+POP_TEXT = 500            # characters of each customer text on the pop
 _DIAL_CHARS = re.compile(r"[^0-9+*#]")
 
 
@@ -424,23 +426,48 @@ class SurveyService:
                                  "answers": dict(r.answers or {}), "duplicate_of": r.duplicate_of_id,
                                  "ticket_id": r.ticket_id} for r in replies]}
 
+    def pop_view(self, survey_id: int) -> dict[str, Any]:
+        """What an agent sees of a survey when its customer calls the reply line and
+        asks for a person: the service it is about, the answers so far (every
+        channel, duplicates left out), the rating and the terms.  Customer text is
+        passed as data (the desktop shows it as text) and bounded in size."""
+        with self._sessions() as s:
+            sv = self._survey(s, survey_id)
+            ticket = s.get(Ticket, sv.ticket_id)
+            centre = s.get(ServiceCentre, sv.centre_id) if sv.centre_id else None
+            replies = s.scalars(select(SurveyReply).where(SurveyReply.survey_id == sv.id,
+                                                          SurveyReply.duplicate_of_id.is_(None))
+                                .order_by(SurveyReply.id.desc()).limit(POP_REPLIES)).all()
+            return {"survey_id": sv.id, "ticket_id": sv.ticket_id, "incident_id": ticket.incident_id,
+                    "service": (ticket.request or "")[:POP_TEXT], "resolution": (ticket.resolution or "")[:POP_TEXT],
+                    "centre": _centre_name(centre, sv.language), "rating": sv.rating,
+                    "trouble_again": sv.trouble_again, "staff_kind": sv.staff_kind,
+                    "comment": (sv.comment or "")[:POP_TEXT], "term": sv.reply_term or "",
+                    "keywords": list(sv.comment_keywords or [])[:20], "state": sv.state,
+                    "replies": [{"channel": r.channel, "term": r.term or "", "at": r.received_at.isoformat() + "Z",
+                                 "text": _reply_words(r)[:POP_TEXT]} for r in reversed(replies)]}
+
     def survey_of_ticket(self, ticket_id: int) -> Optional[int]:
         with self._sessions() as s:
             return s.scalar(select(Survey.id).where(Survey.ticket_id == ticket_id))
 
-    def pending_for(self, number: str = "", email: str = "") -> Optional[int]:
+    def pending_for(self, number: str = "", email: str = "", now: Optional[dt.datetime] = None) -> Optional[int]:
         """The latest survey waiting for (or closed without) a reply of the customer
-        with this phone/mobile number or e-mail address: how an SMS, an e-mail or a
-        call to the reply line finds its survey."""
+        with this phone/mobile number or e-mail address, or answered within the last
+        ``reply_wait_hours`` (a customer may add to their answer, or call the reply
+        line to talk about it): how an SMS or a call to the reply line finds its survey."""
         digits = dial_number(number)
         address = (email or "").strip().casefold()
         if not digits and not address:
             return None
+        now = self._now() if now is None else now
+        open_states = (machine.CALLING, machine.MESSAGED, machine.RESENT, machine.CLOSED)
         with self._sessions() as s:
             rows = s.execute(select(Survey.id, Customer.phone, Customer.mobile, Customer.email)
                              .join(Customer, Customer.id == Survey.customer_id)
-                             .where(Survey.state.in_((machine.CALLING, machine.MESSAGED, machine.RESENT,
-                                                      machine.CLOSED)))
+                             .where(Survey.state.in_(open_states)
+                                    | ((Survey.state == machine.ANSWERED)
+                                       & (Survey.answered_at >= now - self._timing.reply_wait)))
                              .order_by(Survey.id.desc()).limit(500)).all()
         for survey_id, phone, mobile, mail in rows:
             if digits and digits in (dial_number(phone), dial_number(mobile)):
@@ -595,6 +622,18 @@ def _centre_name(centre: Optional[ServiceCentre], language: str) -> str:
     if centre is None:
         return "HappyCall"
     return (centre.name_en or centre.name) if language == "en" else centre.name
+
+
+def _reply_words(reply: SurveyReply) -> str:
+    """A reply as the agent reads it: its words, or its keyed answers in short."""
+    answers = dict(reply.answers or {})
+    if answers.get("comment"):
+        return str(answers["comment"])
+    if reply.raw and not reply.raw.lstrip().startswith("{"):
+        return reply.raw
+    keyed = [f"{name} {answers[name]}" for name in ("rating", "trouble_again", "staff_kind")
+             if answers.get(name) is not None]
+    return ", ".join(keyed)
 
 
 def _mail_domain(address: str) -> str:
