@@ -171,7 +171,9 @@ class System:
             return
         from cti.intake.smtp import SmtpListener
 
-        listener = SmtpListener(self.intake, mail["host"], int(mail["port"]), mail["address"])
+        # Replies to survey e-mails are addressed to the centres (their Reply-To).
+        listener = SmtpListener(self.intake, mail["host"], int(mail["port"]), mail["address"],
+                                also_accept=self.surveys.reply_addresses())
         try:
             listener.start()
         except Exception as exc:  # noqa: BLE001 - see above

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from cti.intake.attachments import AttachmentStore
 from cti.intake.service import IntakeService
+from cti.intake.smtp import SmtpListener
 from cti.mailer import build_message
 from cti.surveys import answers as terms
 from cti.surveys import links, machine
@@ -199,3 +200,40 @@ def test_reply_line_lookup_brings_the_survey_its_answers_and_terms(db, bus, cloc
         ("sms", terms.REPEATED_TROUBLE, "<b>또 고장났어요</b>"), ("email", terms.SIMPLE_SATISFACTION, "친절했어요")]
     clock.advance(48 * 3600)                                                 # answered long ago: not pending
     assert links.reply_line_lookup(stack.service)(mobile) is None
+
+
+def test_a_reply_with_only_the_quoted_survey_is_not_classified_by_its_quote(stack):
+    """The quoted survey says "dissatisfied": that is our text, not the customer's."""
+    ticket, survey_id = _messaged_survey(stack)
+    got = stack.service.record_email_reply(survey_id, QUOTE.lstrip("\n"))
+    assert got.term == "" and not got.duplicate
+    survey = stack.survey_row(ticket)
+    assert (survey.state, survey.channel, survey.rating) == (machine.ANSWERED, "email", None)
+    assert not survey.reply_term and not survey.comment
+    assert not stack.topics("survey.dissatisfied")
+    with stack.sessions() as s:
+        assert "dissatisfied" in s.scalar(select(SurveyReply.raw).where(SurveyReply.survey_id == survey_id))
+
+
+def test_the_smtp_listener_also_accepts_the_centres_reply_addresses(stack, tmp_path):
+    import smtplib
+
+    _, survey_id = _messaged_survey(stack)
+    sent = survey_mail(stack, survey_id)
+    addresses = stack.service.reply_addresses()
+    assert "seoul-centre@happycall.local" in addresses and "busan-centre@happycall.local" in addresses
+    listener = SmtpListener(intake(stack, tmp_path), "127.0.0.1", 0, "helpdesk@happycall.local",
+                            also_accept=addresses)
+    listener.start()
+    try:
+        raw = reply_bytes("Re: " + sent["subject"], "5", in_reply_to=sent["message_id"])
+        with smtplib.SMTP(listener.host, listener.port, timeout=10) as client:
+            client.ehlo()
+            assert client.mail("gildong.hong@example.com")[0] == 250
+            assert client.rcpt("Seoul-Centre@happycall.local")[0] == 250
+            assert client.rcpt("someone@elsewhere.example")[0] == 550
+            code, answer = client.data(raw)
+        assert code == 250 and f"survey S{survey_id}".encode() in answer
+    finally:
+        listener.stop()
+    assert stack.service.survey(survey_id)["channel"] == "email"

@@ -353,13 +353,15 @@ class SurveyService:
         questions, the words are the comment (classified)."""
         text = terms.email_reply_text(body)
         answers, words = terms.keyed_text(text)
-        if answers:
+        if answers or not text:
+            # Keys, or no words of their own at all (only the quoted survey, whose
+            # words must not be classified as theirs): the comment is what they wrote.
             answers["comment"] = words[:terms.MAX_COMMENT]
         now = self._now() if now is None else now
         out = _Outgoing()
         with self._sessions.begin() as s:
             result = self._record_reply(s, self._survey(s, survey_id), "email", text or (body or "").strip(),
-                                        answers or None, now, out)
+                                        answers, now, out)
         self._carry_out(out, now)
         return result
 
@@ -446,6 +448,13 @@ class SurveyService:
                     "keywords": list(sv.comment_keywords or [])[:20], "state": sv.state,
                     "replies": [{"channel": r.channel, "term": r.term or "", "at": r.received_at.isoformat() + "Z",
                                  "text": _reply_words(r)[:POP_TEXT]} for r in reversed(replies)]}
+
+    def reply_addresses(self) -> tuple[str, ...]:
+        """The addresses survey e-mails ask replies to (the centres'; else ``[mail] sender``):
+        the SMTP intake accepts them too."""
+        with self._sessions() as s:
+            found = s.scalars(select(ServiceCentre.email).where(ServiceCentre.email.is_not(None))).all()
+        return tuple(dict.fromkeys(a.strip() for a in (*found, self._default_sender) if a and "@" in a))
 
     def survey_of_ticket(self, ticket_id: int) -> Optional[int]:
         with self._sessions() as s:
