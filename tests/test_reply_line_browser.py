@@ -99,7 +99,8 @@ def test_survey_reply_pop_shows_the_survey_answers_and_codes(stack, server, brow
         block = wrapper.locator('[data-block="survey"]')
         expect(block).to_be_visible()
         expect(block.locator("h3")).to_contain_text(strings["title"])
-        expect(block.locator("h3")).to_contain_text(survey["incident_id"])
+        expect(block.locator("h3 a.pop-survey-ticket")).to_have_text(survey["incident_id"])
+        assert block.locator("h3 a.pop-survey-ticket").get_attribute("href").endswith(f"/{survey['ticket_id']}")
         expect(block.locator('[data-field="service"] dd')).to_have_text("printer jams")
         expect(block.locator('[data-field="resolution"] dd')).to_have_text("replaced the roller")
         # The first answer to each question stays: the rating 2 and the e-mail's yes/no keys.

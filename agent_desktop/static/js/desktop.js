@@ -245,7 +245,16 @@
     var t = strings.survey;
     var block = node('section', 'pop-survey');
     block.dataset.block = 'survey';
-    block.appendChild(node('h3', null, t.title + (survey.incident_id ? ' — ' + survey.incident_id : '')));
+    var heading = node('h3', null, t.title + ' — ');
+    var surveyed = parseInt(survey.ticket_id, 10);
+    var incident = node(Number.isInteger(surveyed) ? 'a' : 'span', 'pop-survey-ticket', survey.incident_id || '');
+    if (Number.isInteger(surveyed)) {   /* the service surveyed: its ticket opens in a new tab */
+      incident.href = ticketBase + surveyed;
+      incident.target = '_blank';
+      incident.rel = 'noopener';
+    }
+    heading.appendChild(incident);
+    block.appendChild(heading);
     var about = node('dl', 'pop-survey-service');
     if (survey.service) { surveyRow(about, 'service', t.service, survey.service); }
     if (survey.resolution) { surveyRow(about, 'resolution', t.resolution, survey.resolution); }
