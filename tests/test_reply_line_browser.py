@@ -79,9 +79,10 @@ def survey_with_replies(stack, clock) -> dict:
 
 @pytest.mark.parametrize("locale,strings", [
     ("en-US", {"title": "Satisfaction survey", "yes": "Yes", "no": "No", "sms": "Text message",
-               "email": "E-mail", "trouble": "Repeated trouble", "dissatisfied": "Dissatisfied"}),
+               "email": "E-mail", "trouble": "Repeated trouble",
+               "keys": "Rating 2/5 · Trouble again Yes · Kind staff No"}),
     ("ko-KR", {"title": "만족도 조사", "yes": "예", "no": "아니오", "sms": "문자", "email": "이메일",
-               "trouble": "재고장", "dissatisfied": "불만"}),
+               "trouble": "재고장", "keys": "평점 2/5 · 재발 예 · 직원 친절 아니오"}),
 ])
 def test_survey_reply_pop_shows_the_survey_answers_and_codes(stack, server, browser, clock, locale, strings):
     from playwright.sync_api import expect
@@ -115,7 +116,9 @@ def test_survey_reply_pop_shows_the_survey_answers_and_codes(stack, server, brow
         expect(replies.nth(0).locator(".reply-term")).to_have_text(strings["trouble"])
         expect(replies.nth(0).locator(".reply-text")).to_have_text(XSS + " 또 고장났어요")
         expect(replies.nth(1).locator(".reply-channel")).to_have_text(strings["email"])
+        expect(replies.nth(1).locator(".reply-keys")).to_have_text(strings["keys"])
         expect(replies.nth(1).locator(".reply-text")).to_have_text("담당자가 불친절했어요")
+        expect(replies.nth(0).locator(".reply-keys")).to_have_count(0)          # the SMS keyed nothing
         # The customer's sensitivity codes are on the same pop.
         expect(wrapper.locator('[data-block="sensitivity"]')).to_be_visible()
         assert page.evaluate("window.__xss") is None

@@ -186,6 +186,7 @@ def test_reply_line_lookup_brings_the_survey_its_answers_and_terms(db, bus, cloc
     stack.service.record_reply(survey_id, "sms", '<b>또 고장났어요</b>')
     stack.service.record_reply(survey_id, "sms", '<b>또 고장났어요</b>')           # a duplicate: not shown twice
     stack.service.record_email_reply(survey_id, "4 2 1 친절했어요" + QUOTE)
+    links.reply_line_rating(stack.service)(survey_id, 3)                    # keys on the reply line
     clock.advance(3600)                                                      # within reply_wait_hours
     with stack.sessions() as s:
         surveyed = s.get(Ticket, ticket)
@@ -197,7 +198,12 @@ def test_reply_line_lookup_brings_the_survey_its_answers_and_terms(db, bus, cloc
     assert (view["rating"], view["trouble_again"], view["staff_kind"], view["term"]) == \
         (4, False, True, terms.REPEATED_TROUBLE)
     assert [(r["channel"], r["term"], r["text"]) for r in view["replies"]] == [
-        ("sms", terms.REPEATED_TROUBLE, "<b>또 고장났어요</b>"), ("email", terms.SIMPLE_SATISFACTION, "친절했어요")]
+        ("sms", terms.REPEATED_TROUBLE, "<b>또 고장났어요</b>"), ("email", terms.SIMPLE_SATISFACTION, "친절했어요"),
+        ("phone", terms.SIMPLE_SATISFACTION, "")]
+    assert [{k: r.get(k) for k in ("rating", "trouble_again", "staff_kind")} for r in view["replies"]] == [
+        {"rating": None, "trouble_again": None, "staff_kind": None},
+        {"rating": 4, "trouble_again": False, "staff_kind": True},
+        {"rating": 3, "trouble_again": None, "staff_kind": None}]
     clock.advance(48 * 3600)                                                 # answered long ago: not pending
     assert links.reply_line_lookup(stack.service)(mobile) is None
 

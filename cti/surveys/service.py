@@ -446,8 +446,7 @@ class SurveyService:
                     "trouble_again": sv.trouble_again, "staff_kind": sv.staff_kind,
                     "comment": (sv.comment or "")[:POP_TEXT], "term": sv.reply_term or "",
                     "keywords": list(sv.comment_keywords or [])[:20], "state": sv.state,
-                    "replies": [{"channel": r.channel, "term": r.term or "", "at": r.received_at.isoformat() + "Z",
-                                 "text": _reply_words(r)[:POP_TEXT]} for r in reversed(replies)]}
+                    "replies": [_pop_reply(r) for r in reversed(replies)]}
 
     def reply_addresses(self) -> tuple[str, ...]:
         """The addresses survey e-mails ask replies to (the centres'; else ``[mail] sender``):
@@ -633,16 +632,19 @@ def _centre_name(centre: Optional[ServiceCentre], language: str) -> str:
     return (centre.name_en or centre.name) if language == "en" else centre.name
 
 
-def _reply_words(reply: SurveyReply) -> str:
-    """A reply as the agent reads it: its words, or its keyed answers in short."""
+def _pop_reply(reply: SurveyReply) -> dict[str, Any]:
+    """One reply as the agent's pop shows it: the keyed answers it gave and the
+    customer's words (a comment, or the text of an e-mail / SMS; keys have none)."""
     answers = dict(reply.answers or {})
-    if answers.get("comment"):
-        return str(answers["comment"])
-    if reply.raw and not reply.raw.lstrip().startswith("{"):
-        return reply.raw
-    keyed = [f"{name} {answers[name]}" for name in ("rating", "trouble_again", "staff_kind")
-             if answers.get(name) is not None]
-    return ", ".join(keyed)
+    if "comment" in answers:
+        words = str(answers.get("comment") or "")
+    else:
+        words = reply.raw if reply.channel in ("email", "sms") else ""
+    view = {"channel": reply.channel, "term": reply.term or "", "at": reply.received_at.isoformat() + "Z",
+            "text": words[:POP_TEXT]}
+    view.update({name: answers[name] for name in ("rating", "trouble_again", "staff_kind")
+                 if answers.get(name) is not None})
+    return view
 
 
 def _mail_domain(address: str) -> str:

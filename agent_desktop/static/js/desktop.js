@@ -283,7 +283,12 @@
         item.dataset.channel = String(r.channel || '');
         item.appendChild(node('span', 'reply-channel', t.channels[r.channel] || r.channel || ''));
         item.appendChild(node('span', 'reply-term', termLabel(r.term)));
-        item.appendChild(node('q', 'reply-text', r.text || ''));
+        var keyed = [];
+        if (r.rating !== undefined && r.rating !== null) { keyed.push(t.rating + ' ' + r.rating + '/5'); }
+        if (typeof r.trouble_again === 'boolean') { keyed.push(t.trouble_short + ' ' + yesNo(r.trouble_again)); }
+        if (typeof r.staff_kind === 'boolean') { keyed.push(t.kind_short + ' ' + yesNo(r.staff_kind)); }
+        if (keyed.length) { item.appendChild(node('span', 'reply-keys', keyed.join(' · '))); }
+        if (r.text) { item.appendChild(node('q', 'reply-text', r.text)); }
         list.appendChild(item);
       }
       block.appendChild(list);
