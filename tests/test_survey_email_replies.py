@@ -243,3 +243,27 @@ def test_the_smtp_listener_also_accepts_the_centres_reply_addresses(stack, tmp_p
     finally:
         listener.stop()
     assert stack.service.survey(survey_id)["channel"] == "email"
+
+
+def test_migration_adds_and_removes_the_message_id(tmp_path):
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from db.migrate import alembic_config
+    from db.session import make_engine
+
+    engine = make_engine({"url": f"sqlite:///{tmp_path / 'm.sqlite3'}", "echo": False})
+    cfg = alembic_config(str(engine.url))
+
+    def columns():
+        return {c["name"] for c in inspect(engine).get_columns("survey_attempts")}
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "e3b5a7c9d1f2")
+    assert "message_id" in columns()
+    assert "ix_survey_attempts_message_id" in {i["name"] for i in inspect(engine).get_indexes("survey_attempts")}
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.downgrade(cfg, "d4a7c2e91f03")
+    assert "message_id" not in columns() and "outcome" in columns()
+    engine.dispose()
