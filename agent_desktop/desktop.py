@@ -36,6 +36,34 @@ def client_strings() -> dict:
         "missed": _("Not answered"),
         # {time} is replaced by the script with m:ss.
         "wrap_up_left": _("{time} left"),
+        "survey": survey_strings(),
+    }
+
+
+def survey_strings() -> dict:
+    """The survey block of a reply-line pop (docs/surveys.md): the questions as the
+    customer was asked them, the terms, the channels."""
+    return {
+        "title": _("Satisfaction survey"),
+        "service": _("Service"),
+        "resolution": _("Resolution"),
+        "centre": _("Service centre"),
+        "q_rating": _("How satisfied are you with the service? (1 very dissatisfied, 5 very satisfied)"),
+        "q_trouble": _("Did the trouble come back?"),
+        "q_kind": _("Was our agent or technician kind?"),
+        "q_comment": _("Anything else you would like to tell us?"),
+        "term": _("Reply term"),
+        "rating": _("Rating"),
+        "trouble_short": _("Trouble again"),
+        "kind_short": _("Kind staff"),
+        "keywords": _("Keywords heard"),
+        "replies": _("Replies so far"),
+        "no_replies": _("No reply yet."),
+        "yes": _("Yes"),
+        "no": _("No"),
+        "none": "—",
+        "terms": labels.as_strings(labels.SURVEY_TERM_LABELS),
+        "channels": labels.as_strings(labels.SURVEY_CHANNEL_LABELS),
     }
 
 

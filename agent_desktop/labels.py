@@ -96,6 +96,24 @@ CHANNEL_LABELS = {
     "onestop": _l("One-stop desk"),
 }
 
+# Satisfaction surveys (docs/surveys.md): the reply terms and the channels replies come by.
+SURVEY_TERM_LABELS = {
+    "simple_satisfaction": _l("Satisfied"),
+    "high_satisfaction": _l("Highly satisfied"),
+    "how_to_use": _l("How-to-use question"),
+    "repeated_trouble": _l("Repeated trouble"),
+    "additional_request": _l("Additional request"),
+    "impression": _l("Impression"),
+    "dissatisfaction": _l("Dissatisfied"),
+}
+
+SURVEY_CHANNEL_LABELS = {
+    "phone": _l("Phone call"),
+    "email": _l("E-mail"),
+    "sms": _l("Text message"),
+    "web": _l("Web form"),
+}
+
 ROLE_LABELS = {
     "agent": _l("Agent"),
     "supervisor": _l("Supervisor"),

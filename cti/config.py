@@ -158,6 +158,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "call_dial": "PJSIP/{number}", # dial string for the survey call ({number}: digits, '+', '*', '#')
         "call_caller_id": "1700",      # the survey line the customer sees
         "call_ring_seconds": 30.0,
+        # Answering-machine detection on answer: the dialplan context running AMD()
+        # (the managed Asterisk writes it, amd.conf too); empty: no detection.
+        "amd_context": "survey-amd",
         "incentive_ko": "커피 쿠폰",    # what a reply earns (in the messages)
         "incentive_en": "a coffee coupon",
         "poll_seconds": 5.0,

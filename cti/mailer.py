@@ -19,7 +19,7 @@ MAX_SUBJECT = 200
 
 class Mailer(Protocol):
     def send(self, to: str, subject: str, body: str, *, sender: str = "", sender_name: str = "HappyCall",
-             reply_to: str = "") -> bool: ...
+             reply_to: str = "", message_id: str = "") -> bool: ...
 
 
 def _header_text(text: str) -> str:
@@ -28,14 +28,16 @@ def _header_text(text: str) -> str:
 
 
 def build_message(sender: str, to: str, subject: str, body: str, sender_name: str = "HappyCall",
-                  reply_to: str = "") -> EmailMessage:
+                  reply_to: str = "", message_id: str = "") -> EmailMessage:
+    """``message_id``: the Message-ID to send with (a caller that keeps it to
+    recognise replies, e.g. the survey e-mail); by default a new one."""
     msg = EmailMessage()
     msg["From"] = formataddr((_header_text(sender_name), _header_text(sender)))
     msg["To"] = _header_text(to)
     msg["Subject"] = _header_text(subject)
     if reply_to:
         msg["Reply-To"] = _header_text(reply_to)
-    msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "localhost")
+    msg["Message-ID"] = _header_text(message_id) or make_msgid(domain=sender.rpartition("@")[2] or "localhost")
     msg.set_content(body)   # text/plain, UTF-8: Korean text goes through as it is
     return msg
 
@@ -68,14 +70,15 @@ class SmtpMailer:
                    user=section["user"], password=section["password"], timeout=float(section["timeout"]))
 
     def send(self, to: str, subject: str, body: str, *, sender: str = "", sender_name: str = "HappyCall",
-             reply_to: str = "") -> bool:
+             reply_to: str = "", message_id: str = "") -> bool:
         """``sender``/``sender_name``: another From than ``[mail] sender`` (a service
-        centre sending its survey); ``reply_to``: where replies should go."""
+        centre sending its survey); ``reply_to``: where replies should go;
+        ``message_id``: the Message-ID the caller keeps (see ``build_message``)."""
         if not to or "@" not in to:
             log.info("no e-mail address: %r not sent", _header_text(subject))
             return False
         try:
-            msg = build_message(sender or self.sender, to, subject, body, sender_name, reply_to)
+            msg = build_message(sender or self.sender, to, subject, body, sender_name, reply_to, message_id)
             with smtplib.SMTP(self.host, self.port, timeout=self._timeout) as smtp:
                 if self._starttls:
                     smtp.starttls()

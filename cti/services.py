@@ -509,8 +509,10 @@ class CallCenter:
 
 # The pop's type by the call's line (ivr/flows/reply_line.py: the survey reply line).
 POP_TYPE_BY_LINE = {"survey_reply": "survey_reply"}
-# What of a survey (as the survey lookup returns it) goes on the ticket and the pop.
-SURVEY_POP_KEYS = ("survey_id", "incident_id", "ticket_id", "centre", "queue", "rating", "channel")
+# What of a survey (as the survey lookup returns it: cti/surveys/links.reply_line_lookup)
+# goes on the ticket and the pop: the service it is about, the answers so far, the terms.
+SURVEY_POP_KEYS = ("survey_id", "incident_id", "ticket_id", "centre", "queue", "rating", "channel", "service",
+                   "resolution", "trouble_again", "staff_kind", "comment", "term", "keywords", "replies")
 
 
 def _survey_reply_block(ticket: Ticket) -> dict[str, Any]:

@@ -656,6 +656,9 @@ class SurveyAttempt(Base):
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     outcome: Mapped[str] = mapped_column(String(16), default="")
     detail: Mapped[str] = mapped_column(Text, default="")
+    # Survey e-mail replies (issue 6): the Message-ID the survey e-mail was sent with,
+    # so a reply's In-Reply-To / References find the survey.
+    message_id: Mapped[Optional[str]] = mapped_column(String(255), nullable=True, index=True)
 
 
 class SurveyToken(Base):

@@ -2,7 +2,9 @@
 
 StasisStart with args ``ars,<number>,<lang>`` is a customer on the ARS line;
 ``agent,<caller channel>`` is an agent's phone answering an offered call;
-``survey,<id>`` a customer answering a survey call (ivr.flows.survey).
+``survey,<id>`` a customer answering a survey call (ivr.flows.survey), then
+``survey-amd,<id>,<status>,<cause>`` the same call back from answering-machine
+detection.
 Everything else about a channel goes to the call that owns it.
 """
 from __future__ import annotations
@@ -158,25 +160,65 @@ class StasisHandlers:
             await self._survey_result(survey_id, "failed", str(exc)[:200])
 
     def _survey_call_event(self, event: AriEvent) -> None:
-        """The customer answered (StasisStart: the survey flow starts) or the call ended
-        unanswered (ChannelDestroyed: busy, no answer, rejected, failed)."""
-        from ivr.flows.survey import Asking, SurveyCall, result_of_cause
+        """The customer answered (StasisStart ``survey``: answering-machine detection,
+        or straight to the questions without it), detection decided (StasisStart
+        ``survey-amd``: a machine is hung up, anyone else asked), or the call ended
+        before the questions (ChannelDestroyed: busy, no answer, rejected, failed;
+        gone during detection: no input)."""
+        from ivr.flows.survey import result_of_amd, result_of_cause
 
-        if event.type == "StasisStart":
-            target = self._ringing_surveys.pop(event.channel_id)
-            call = SurveyCall(survey_id=target["survey_id"], ticket_id=target["ticket_id"],
-                              customer_id=target["customer_id"], language=target["language"],
-                              number=target["number"], queue=target["queue"], service=self._surveys)
-            lang = call.language if call.language in SUPPORTED_LANGUAGES else self._config["ivr"]["default_language"]
-
-            async def answered(_session: CallSession) -> None:
-                await self._survey_result(call.survey_id, "answered", "transferred" if call.transferred else "")
-
-            self._start_session(event.channel_id, call.number, "", "survey", lang, Asking(call), on_end=answered)
+        kind = event.args[0] if event.args else ""
+        target = self._ringing_surveys[event.channel_id]
+        if event.type == "StasisStart" and kind == "survey" and self._config["surveys"]["amd_context"]:
+            target["detecting"] = True
+            self._start_task(self._detect_machine, event.channel_id, target)
+        elif event.type == "StasisStart" and kind == "survey-amd":
+            status = event.args[2] if len(event.args) > 2 else ""
+            cause = event.args[3] if len(event.args) > 3 else ""
+            result = result_of_amd(status, cause)
+            log.info("survey call %s: answering-machine detection says %s %s", event.channel_id, status, cause)
+            if result is None:
+                self._start_survey_session(event.channel_id, self._ringing_surveys.pop(event.channel_id))
+            else:
+                self._ringing_surveys.pop(event.channel_id)
+                self._start_task(self._hangup, event.channel_id)
+                self._start_task(self._survey_result, target["survey_id"], result, f"AMD {status} {cause}".strip())
+        elif event.type == "StasisStart":
+            self._start_survey_session(event.channel_id, self._ringing_surveys.pop(event.channel_id))
         elif event.type == "ChannelDestroyed":
-            target = self._ringing_surveys.pop(event.channel_id)
-            self._start_task(self._survey_result, target["survey_id"], result_of_cause(event.cause),
-                             f"cause {event.cause}")
+            self._ringing_surveys.pop(event.channel_id)
+            if target.get("detecting"):
+                result, detail = "no_input", "hung up during answering-machine detection"
+            else:
+                result, detail = result_of_cause(event.cause), f"cause {event.cause}"
+            self._start_task(self._survey_result, target["survey_id"], result, detail)
+
+    async def _detect_machine(self, channel_id: str, target: dict) -> None:
+        """Keep the channel's events (its hang-up) while it runs AMD() in the dialplan,
+        then send it there; the dialplan brings it back as ``survey-amd``.  If that
+        cannot be done the questions are asked without detection."""
+        try:
+            await self._telephony.subscribe_channel(channel_id)
+            await self._telephony.continue_in_dialplan(channel_id, self._config["surveys"]["amd_context"],
+                                                       str(target["survey_id"]))
+        except Exception as exc:  # noqa: BLE001 - a person may be waiting: ask without detection
+            log.warning("survey call %s: answering-machine detection not possible (%s); asking anyway",
+                        channel_id, exc)
+            if self._ringing_surveys.pop(channel_id, None) is not None:
+                self._start_survey_session(channel_id, target)
+
+    def _start_survey_session(self, channel_id: str, target: dict) -> None:
+        from ivr.flows.survey import Asking, SurveyCall
+
+        call = SurveyCall(survey_id=target["survey_id"], ticket_id=target["ticket_id"],
+                          customer_id=target["customer_id"], language=target["language"],
+                          number=target["number"], queue=target["queue"], service=self._surveys)
+        lang = call.language if call.language in SUPPORTED_LANGUAGES else self._config["ivr"]["default_language"]
+
+        async def answered(_session: CallSession) -> None:
+            await self._survey_result(call.survey_id, "answered", "transferred" if call.transferred else "")
+
+        self._start_session(channel_id, call.number, "", "survey", lang, Asking(call), on_end=answered)
 
     async def _survey_result(self, survey_id: int, result: str, detail: str = "") -> None:
         try:

@@ -134,8 +134,10 @@ class System:
         self.sms_replies = survey_links.SmsReplies(self.surveys, self.bus)
         self.alarms = AlarmService.from_config(self.sessions, self.bus, self.config)
         mail = self.config["mail_intake"]
+        # Replies to a survey e-mail are the survey's, not new tickets (cti/surveys/links.py).
         self.intake = IntakeService(self.sessions, self.bus, AttachmentStore(mail["attachments_dir"]),
-                                    queue_name=self.config["acd"]["queue"], max_bytes=int(mail["max_bytes"]))
+                                    queue_name=self.config["acd"]["queue"], max_bytes=int(mail["max_bytes"]),
+                                    claims=[survey_links.EmailReplies(self.surveys).claim])
 
     def start_timers(self) -> None:
         """The persisted escalation timers (first-level rule, progress checks): one
@@ -169,7 +171,9 @@ class System:
             return
         from cti.intake.smtp import SmtpListener
 
-        listener = SmtpListener(self.intake, mail["host"], int(mail["port"]), mail["address"])
+        # Replies to survey e-mails are addressed to the centres (their Reply-To).
+        listener = SmtpListener(self.intake, mail["host"], int(mail["port"]), mail["address"],
+                                also_accept=self.surveys.reply_addresses())
         try:
             listener.start()
         except Exception as exc:  # noqa: BLE001 - see above

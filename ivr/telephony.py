@@ -29,6 +29,9 @@ class Telephony(Protocol):
     async def ring(self, channel_id: str) -> None: ...
     async def originate(self, channel_id: str, endpoint: str, app_args: str, caller_id: str,
                         timeout: int) -> None: ...
+    async def subscribe_channel(self, channel_id: str) -> None: ...
+    async def continue_in_dialplan(self, channel_id: str, context: str, extension: str,
+                                   priority: int = 1) -> None: ...
     async def external_media(self, channel_id: str, external_host: str, fmt: str) -> None: ...
     async def snoop(self, channel_id: str, snoop_id: str, spy: str, whisper: str, app_args: str) -> None: ...
     async def bridge(self, bridge_id: str, channel_ids: list[str]) -> None: ...
@@ -96,6 +99,17 @@ class AriTelephony:
                         timeout: int) -> None:
         await self._op("POST", f"/channels/{_seg(channel_id)}", endpoint=endpoint, app=self._app,
                        appArgs=app_args, callerId=caller_id, timeout=timeout)
+
+    async def subscribe_channel(self, channel_id: str) -> None:
+        """Keep the application subscribed to a channel's events while it runs dialplan
+        outside the application (answering-machine detection of the survey call)."""
+        await self._op("applications", "subscribe", applicationName=self._app,
+                       eventSource=f"channel:{channel_id}")
+
+    async def continue_in_dialplan(self, channel_id: str, context: str, extension: str,
+                                   priority: int = 1) -> None:
+        await self._op("channels", "continueInDialplan", channelId=channel_id, context=context,
+                       extension=extension, priority=priority)
 
     async def snoop(self, channel_id: str, snoop_id: str, spy: str, whisper: str, app_args: str) -> None:
         """A snoop channel on ``channel_id`` that enters the application: ``spy``

@@ -42,6 +42,9 @@ class FakeTelephony:
     async def ring(self, cid): self._op("ring", cid)
     async def originate(self, cid, endpoint, app_args, caller_id, timeout):
         self._op("originate", cid, endpoint, app_args, caller_id)
+    async def subscribe_channel(self, cid): self._op("subscribe_channel", cid)
+    async def continue_in_dialplan(self, cid, context, extension, priority=1):
+        self._op("continue_in_dialplan", cid, context, extension, priority)
     async def bridge(self, bid, cids):
         self._op("bridge", bid, tuple(cids))
         self._not_ready()

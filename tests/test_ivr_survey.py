@@ -16,7 +16,7 @@ from ivr.app import database_runner
 from ivr.ari_events import AriEvent
 from ivr.calls import CallRegistry
 from ivr.dispatcher import QueueDispatcher
-from ivr.flows.survey import keywords_of, result_of_cause
+from ivr.flows.survey import keywords_of, result_of_amd, result_of_cause
 from ivr.stasis import StasisHandlers
 from support.surveys import FakeMailer, FakeSms, resolved_ticket
 from test_ivr_flows import FakeTelephony
@@ -65,6 +65,7 @@ class Harness:
 @pytest.fixture
 def fast_config(config):
     config["ivr"].update(pin_first_digit_timeout=0.3)
+    config["surveys"]["amd_context"] = ""        # straight to the questions (detection: its own tests)
     return config
 
 
@@ -194,3 +195,94 @@ async def test_silence_asks_twice_then_ends_and_falls_back(fast_config, call_cen
         await h.until(lambda: survey_row(db, survey_id).state == machine.MESSAGED)
         tg.cancel_scope.cancel()
     assert survey_row(db, survey_id).rating is None
+
+
+# ---- answering-machine detection ----------------------------------------------------------
+
+@pytest.mark.parametrize("status,cause,result", [
+    ("MACHINE", "LONGGREETING-1600-1500", "machine"),
+    ("MACHINE", "MAXWORDS-3-3", "machine"),
+    ("machine", "", "machine"),
+    ("MACHINE", "INITIALSILENCE-2500-2500", None),     # a silent answer is asked anyway
+    ("HUMAN", "HUMAN-400-800", None),
+    ("NOTSURE", "TOOLONG-5000", None),
+    ("HANGUP", "", "no_input"),
+    ("", "", None),
+])
+def test_what_an_answering_machine_verdict_means(status, cause, result):
+    assert result_of_amd(status, cause) == result
+
+
+@pytest.fixture
+def amd_config(fast_config):
+    fast_config["surveys"]["amd_context"] = "survey-amd"     # the default (cti/config.py)
+    return fast_config
+
+
+async def detecting(h, survey_id):
+    """Place the survey call and answer it: it goes to the dialplan's detection."""
+    cid, *_ = await h.place(survey_id)
+    h.send("StasisStart", cid, args=("survey", str(survey_id)))
+    await h.until(lambda: h.tel.named("continue_in_dialplan"))
+    assert h.tel.named("subscribe_channel") == [("subscribe_channel", cid)]
+    assert h.tel.named("continue_in_dialplan") == [("continue_in_dialplan", cid, "survey-amd", str(survey_id), 1)]
+    h.send("StasisEnd", cid)                                   # it left for the dialplan: nothing happens
+    assert not h.tel.named("play") and len(h.registry) == 0
+    return cid
+
+
+async def test_a_machine_is_hung_up_and_the_survey_goes_to_messages(amd_config, call_center, db, clock, surveys):
+    survey_id = calling_survey(surveys, db, clock)
+    async with anyio.create_task_group() as tg:
+        h = Harness(amd_config, call_center, tg, surveys)
+        cid = await detecting(h, survey_id)
+        h.send("StasisStart", cid, args=("survey-amd", str(survey_id), "MACHINE", "LONGGREETING-1600-1500"))
+        await h.until(lambda: ("hangup", cid) in h.tel.ops)
+        await h.until(lambda: survey_row(db, survey_id).state == machine.MESSAGED)
+        h.send("ChannelDestroyed", cid, cause=16)                  # our hang-up: nothing more
+        tg.cancel_scope.cancel()
+    assert not h.tel.named("play")
+    attempts = surveys.survey(survey_id)["attempts"]
+    assert [(a["channel"], a["outcome"]) for a in attempts] == [("phone", "machine"), ("email", "sent"),
+                                                                 ("sms", "sent")]
+    assert surveys.mailer.sent and "/survey/" in surveys.mailer.sent[0]["body"]
+
+
+async def test_a_person_is_asked_after_detection(amd_config, call_center, db, clock, surveys):
+    survey_id = calling_survey(surveys, db, clock)
+    async with anyio.create_task_group() as tg:
+        h = Harness(amd_config, call_center, tg, surveys)
+        cid = await detecting(h, survey_id)
+        h.send("StasisStart", cid, args=("survey-amd", str(survey_id), "HUMAN", "HUMAN-400-800"))
+        await h.finish_prompt(cid, "survey_q_rating")
+        h.send("ChannelDtmfReceived", cid, digit="5")
+        await h.finish_prompt(cid, "survey_q_trouble")
+        h.send("ChannelDtmfReceived", cid, digit="2")
+        await h.finish_prompt(cid, "survey_q_kind")
+        h.send("ChannelDtmfReceived", cid, digit="1")
+        await h.until(lambda: survey_row(db, survey_id).rating == 5)
+        tg.cancel_scope.cancel()
+    assert [op[0] for op in h.tel.ops[:4]] == ["originate", "subscribe_channel", "continue_in_dialplan", "play"]
+
+
+async def test_hanging_up_during_detection_falls_back_as_no_input(amd_config, call_center, db, clock, surveys):
+    survey_id = calling_survey(surveys, db, clock)
+    async with anyio.create_task_group() as tg:
+        h = Harness(amd_config, call_center, tg, surveys)
+        cid = await detecting(h, survey_id)
+        h.send("ChannelDestroyed", cid, cause=16)
+        await h.until(lambda: survey_row(db, survey_id).state == machine.MESSAGED)
+        tg.cancel_scope.cancel()
+    assert surveys.survey(survey_id)["attempts"][0]["outcome"] == "no_input"
+
+
+async def test_without_detection_in_the_dialplan_the_questions_are_asked(amd_config, call_center, db, clock, surveys):
+    survey_id = calling_survey(surveys, db, clock)
+    async with anyio.create_task_group() as tg:
+        h = Harness(amd_config, call_center, tg, surveys)
+        h.tel.fail_on.add("continue_in_dialplan")
+        cid, *_ = await h.place(survey_id)
+        h.send("StasisStart", cid, args=("survey", str(survey_id)))
+        await h.until(lambda: h.tel.named("play"))
+        tg.cancel_scope.cancel()
+    assert "survey_intro" in h.tel.named("play")[0][2]

@@ -569,3 +569,23 @@ def test_log_clean_after_calls(ast):
     (but the deliberately failed registration's notice)."""
     bad = [line for line in ast.log_since_start().splitlines() if " ERROR[" in line or " WARNING[" in line]
     assert not bad, "\n".join(bad)
+
+
+def test_survey_calls_get_answering_machine_detection(tmp_path):
+    """[survey-amd] runs AMD() and brings the call back into the application with the
+    verdict (docs/surveys.md); amd.conf is written and app_amd loaded."""
+    from ivr.pbx.instance import ManagedAsterisk
+
+    root = tmp_path / "root"
+    (root / "usr/lib/x86_64-linux-gnu/asterisk/modules").mkdir(parents=True)
+    (root / "usr/lib/x86_64-linux-gnu/asterisk/modules/chan_pjsip.so").touch()
+    (root / "usr/sbin").mkdir(parents=True)
+    cfg = {"mode": "managed", "root": str(root), "ari_user": "happycall", "ari_password": "pw",
+           "app_name": "hc", "http_port": 18088, "sip_port": 15060, "rtp_start": 31000, "rtp_end": 31099}
+    files = ManagedAsterisk(cfg, "unit").render_config()
+    amd = files["extensions.conf"].split("[survey-amd]")[1]
+    assert "exten => _X!,1,AMD()" in amd
+    assert "Stasis(hc,survey-amd,${EXTEN},${AMDSTATUS},${AMDCAUSE})" in amd
+    assert "load = app_amd.so" in files["modules.conf"]
+    conf = dict(line.split(" = ") for line in files["amd.conf"].splitlines() if " = " in line)
+    assert (conf["greeting"], conf["after_greeting_silence"], conf["maximum_number_of_words"]) == ("1500", "800", "3")

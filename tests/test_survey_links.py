@@ -17,6 +17,9 @@ class FakeSurveys:
     def call_target(self, survey_id):
         return {"survey_id": survey_id, "queue": "helpdesk"}
 
+    def pop_view(self, survey_id):
+        return {"survey_id": survey_id, "rating": 2, "replies": [{"channel": "sms", "text": "또 고장"}]}
+
 
 class FakeSms:
     def __init__(self, status="sent", error=None):
@@ -53,7 +56,8 @@ def test_survey_terms_come_from_the_classifier_and_unknown_text_has_none():
 
 def test_reply_line_lookups_ask_the_survey_service():
     surveys = FakeSurveys({"0255501234": 3})
-    assert links.reply_line_lookup(surveys)("0255501234") == {"survey_id": 3, "queue": "helpdesk"}
+    assert links.reply_line_lookup(surveys)("0255501234") == {
+        "survey_id": 3, "queue": "helpdesk", "rating": 2, "replies": [{"channel": "sms", "text": "또 고장"}]}
     assert links.reply_line_lookup(surveys)("000") is None
     links.reply_line_rating(surveys)(3, 4)
     assert surveys.replies == [(3, "phone", "", {"rating": 4})]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 from sqlalchemy import func, nulls_first, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,6 +34,12 @@ WAITING_POPS_PER_READY = 5     # pops handed to one agent when they become Ready
 # Bus topic: a one-stop request was made or decided.  {request_id, status, approver_id}
 ONESTOP_UPDATED = "onestop.updated"
 
+#: Something that may own an inbound e-mail before it becomes a ticket (a reply to a
+#: survey e-mail: cti/surveys/links.py): takes the parsed message and returns a short
+#: reference of what it became (named in the SMTP answer), or None to leave it to the
+#: intake.  Joined by the system factory; the intake knows nothing of surveys.
+MailClaim = Callable[[mail.ParsedMail], Optional[str]]
+
 
 class Refused(Exception):
     """A message the listener refuses; ``smtp_reply`` is the full SMTP answer."""
@@ -49,16 +55,19 @@ class NotFound(LookupError):
 
 @dataclass(frozen=True)
 class Received:
-    ticket_id: int
-    incident_id: str
+    ticket_id: Optional[int]        # None: a claim took the message (``claimed``)
+    incident_id: str                # or the claim's reference
     threaded: bool
     customer_known: bool
+    claimed: bool = False
 
 
 class IntakeService:
     def __init__(self, session_factory: sessionmaker, bus: events.EventBus, attachments: AttachmentStore,
-                 queue_name: str = "helpdesk", max_bytes: int = DEFAULT_MAX_BYTES, clock: Clock = utc_now):
+                 queue_name: str = "helpdesk", max_bytes: int = DEFAULT_MAX_BYTES, clock: Clock = utc_now,
+                 claims: Sequence[MailClaim] = ()):
         self._sessions = session_factory
+        self._claims = tuple(claims)
         self._bus = bus
         self._files = attachments
         self._queue_name = queue_name
@@ -74,8 +83,9 @@ class IntakeService:
 
     # ---- e-mail -----------------------------------------------------------------------
     def receive_email(self, raw: bytes, envelope_from: str = "") -> Received:
-        """Keep one inbound message: onto the ticket it answers, else a new ticket
-        (channel email).  Raises ``Refused`` (oversized, malformed); nothing is stored then."""
+        """Keep one inbound message: a claim's when one takes it (a survey reply), else
+        onto the ticket it answers, else a new ticket (channel email).  Raises
+        ``Refused`` (oversized, malformed); nothing is stored then."""
         if len(raw) > self.max_bytes:
             log.warning("e-mail from %r refused: %d bytes over the limit of %d", envelope_from[:254],
                         len(raw), self.max_bytes)
@@ -85,6 +95,11 @@ class IntakeService:
         except mail.MalformedMessage as exc:
             log.warning("e-mail from %r refused: %s", envelope_from[:254], exc)
             raise Refused(f"554 5.6.0 Malformed message refused: {exc}") from None
+        for claim in self._claims:
+            taken = claim(parsed)
+            if taken:
+                log.info("e-mail %s from %s -> %s", parsed.message_id, parsed.from_address, taken)
+                return Received(None, str(taken), True, False, claimed=True)
         stored: list[str] = []
         try:
             with self._sessions.begin() as s:

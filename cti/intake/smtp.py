@@ -2,8 +2,9 @@
 
 aiosmtpd runs its own asyncio loop in one thread (its ``Controller``); ``stop()``
 joins that thread and the small pool that runs the (blocking) database work, so
-nothing is left running.  Only the centre's address is accepted as a recipient
-(550 for any other: this is not a relay).  Each message goes to
+nothing is left running.  Only the centre's address (and the ``also_accept``
+addresses: the service centres' own, where survey replies go) is accepted as a
+recipient (550 for any other: this is not a relay).  Each message goes to
 ``IntakeService.receive_email``; a refusal comes back as its SMTP reply (552 too
 big, 554 malformed); anything unexpected is logged and answered 451 (the sender
 retries later), never crashing the listener.
@@ -28,13 +29,13 @@ log = logging.getLogger(__name__)
 
 
 class _Handler:
-    def __init__(self, intake: IntakeService, address: str, executor: ThreadPoolExecutor):
+    def __init__(self, intake: IntakeService, addresses: frozenset[str], executor: ThreadPoolExecutor):
         self._intake = intake
-        self._address = address.strip().lower()
+        self._addresses = addresses
         self._executor = executor
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address.strip().lower() != self._address:
+        if address.strip().lower() not in self._addresses:
             log.info("SMTP recipient %r refused (not the centre's address)", address[:254])
             return "550 5.1.1 No such mailbox here; this server only accepts mail for the help desk"
         envelope.rcpt_tos.append(address)
@@ -63,17 +64,18 @@ def _free_port(host: str) -> int:
 
 
 class SmtpListener:
-    def __init__(self, intake: IntakeService, host: str, port: int, address: str):
+    def __init__(self, intake: IntakeService, host: str, port: int, address: str, also_accept: tuple[str, ...] = ()):
         self.host = host
         self.port = int(port) or _free_port(host)   # 0: any free port (tests)
         self.address = address
+        self.addresses = frozenset(a.strip().lower() for a in (address, *also_accept) if a and "@" in a)
         self._intake = intake
         self._executor: Optional[ThreadPoolExecutor] = None
         self._controller: Optional[Controller] = None
 
     def start(self) -> None:
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="smtp-intake")
-        handler = _Handler(self._intake, self.address, self._executor)
+        handler = _Handler(self._intake, self.addresses, self._executor)
         self._controller = Controller(handler, hostname=self.host, port=self.port,
                                       data_size_limit=2 * self._intake.max_bytes, server_hostname="happycall",
                                       ident="HappyCall help desk")

@@ -28,6 +28,13 @@ TICKET_TERMS = frozenset({REPEATED_TROUBLE, ADDITIONAL_REQUEST})
 
 MAX_COMMENT = 2000
 _LONE_RATING = re.compile(r"^\s*([1-5])(?:\s|[.,!)]|$)")
+# "5 2 1 the printer works": rating, trouble came back (1 yes / 2 no), staff kind (1/2),
+# then words: the answer format the survey e-mail suggests.
+_KEYED_TEXT = re.compile(r"^\s*([1-5])(?:[\s,./]+([12])(?:[\s,./]+([12]))?)?(?=[\s.,!)]|$)[\s.,!)]*")
+# Where the quoted survey starts in a reply (mail clients in English and Korean).
+_QUOTE_HEADER = re.compile(
+    r"^\s*(?:On\s.{0,300}\bwrote:|-{2,}\s*(?:Original Message|원본 메시지|Forwarded message)\s*-{2,}"
+    r"|(?:From|보낸 사람|보낸사람)\s*:.*|.{0,300}님이\s*작성(?:한 글)?\s*:|-- )\s*$", re.IGNORECASE)
 
 
 class InvalidAnswers(ValueError):
@@ -88,6 +95,35 @@ def rating_in_text(text: str) -> Optional[int]:
     """A reply that starts with a lone digit 1-5 ("5", "4 thanks") rates the service."""
     match = _LONE_RATING.match(text or "")
     return int(match.group(1)) if match else None
+
+
+def keyed_text(text: str) -> tuple[dict, str]:
+    """The answers keyed at the start of an e-mail reply ("5 2 1 thanks": rating 5,
+    trouble came back no, staff kind yes) and the words after them.  No leading
+    rating: ({}, the whole text)."""
+    match = _KEYED_TEXT.match(text or "")
+    if not match:
+        return {}, (text or "").strip()
+    answers: dict[str, Any] = {"rating": int(match.group(1))}
+    if match.group(2):
+        answers["trouble_again"] = match.group(2) == "1"
+    if match.group(3):
+        answers["staff_kind"] = match.group(3) == "1"
+    return answers, text[match.end():].strip()
+
+
+def email_reply_text(body: str) -> str:
+    """What the customer wrote in an e-mail reply: the lines before the quoted survey
+    (an "On ... wrote:" line, an "Original Message" separator, a quoted From: header,
+    the signature) without quoted ("> ") lines."""
+    kept = []
+    for line in (body or "").splitlines():
+        if _QUOTE_HEADER.match(line):
+            break
+        if line.lstrip().startswith(">"):
+            continue
+        kept.append(line.rstrip())
+    return "\n".join(kept).strip()[:MAX_COMMENT * 5]
 
 
 def fingerprint(channel: str, raw: str) -> str:

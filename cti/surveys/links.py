@@ -8,6 +8,10 @@ system factory joins them with these adapters).
   ``cti.surveys.classify`` ('' when no term applies).
 * ``SmsReplies``: an incoming SMS (bus ``sms.received``) from a customer with a
   pending survey is that survey's reply.
+* ``EmailReplies``: an inbound e-mail (the SMTP intake's ``MailClaim``) that
+  answers a survey e-mail -- its In-Reply-To / References name the Message-ID the
+  survey was sent with, or its subject the survey's signed reference -- is that
+  survey's reply instead of a new ticket; anything else stays with the intake.
 * ``reply_line_lookup`` / ``reply_line_rating``: what the reply line
   (ivr/flows/reply_line.py) asks about a caller, from the survey service.
 """
@@ -62,10 +66,32 @@ class SmsReplies:
         self._surveys.record_reply(survey_id, "sms", str(payload.get("text") or ""))
 
 
+class EmailReplies:
+    """``claim`` is given to ``cti.intake.service.IntakeService(claims=...)``."""
+
+    def __init__(self, surveys: Any):
+        self._surveys = surveys
+
+    def claim(self, parsed: Any) -> Optional[str]:
+        """``parsed``: a ``cti.intake.mail.ParsedMail``.  The reference the SMTP answer
+        names when it was a survey reply (stored and classified), else None."""
+        survey_id = self._surveys.survey_of_email(parsed.subject, parsed.thread_ids)
+        if survey_id is None:
+            return None
+        result = self._surveys.record_email_reply(survey_id, parsed.body_text)
+        log.info("e-mail %s from %s is a reply to survey %s (%s%s)", parsed.message_id, parsed.from_address,
+                 survey_id, result.term or "no term", ", duplicate" if result.duplicate else "")
+        return f"survey S{survey_id}"
+
+
 def reply_line_lookup(surveys: Any) -> Callable[[str], Optional[dict]]:
+    """The caller's pending survey: what the call needs (queue, customer) and what
+    the agent's pop shows (``SurveyService.pop_view``: the service, the answers)."""
     def find_pending_survey(number: str) -> Optional[dict]:
         survey_id = surveys.pending_for(number=number)
-        return surveys.call_target(survey_id) if survey_id is not None else None
+        if survey_id is None:
+            return None
+        return {**surveys.pop_view(survey_id), **surveys.call_target(survey_id)}
     return find_pending_survey
 
 

@@ -28,6 +28,7 @@ class Inquiry:
     form_url: Optional[str] = None
     campaigns: tuple[str, ...] = field(default_factory=tuple)
     resend: bool = False
+    reference: str = ""           # the signed reply reference, e.g. "[S42-...]" (an e-mail reply names its survey)
 
 
 TEXT = {
@@ -91,7 +92,8 @@ def _short(text: str, limit: int) -> str:
 def email_subject(inquiry: Inquiry) -> str:
     t = _text(inquiry.language)
     prefix = t["resend"] if inquiry.resend else ""
-    return prefix + t["subject"].format(centre=inquiry.centre_name, incident=inquiry.incident_id)
+    suffix = f" {inquiry.reference}" if inquiry.reference else ""
+    return prefix + t["subject"].format(centre=inquiry.centre_name, incident=inquiry.incident_id) + suffix
 
 
 def email_body(inquiry: Inquiry) -> str:

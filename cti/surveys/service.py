@@ -17,7 +17,8 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from email.utils import make_msgid
+from typing import Any, Callable, Iterable, Optional
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -46,6 +47,8 @@ MAX_DUE_PER_RUN = 100
 MESSAGE_CHANNELS = ("email", "sms")
 REPLY_CHANNELS = ("phone", "email", "sms", "web")
 MAX_RAW = 10_000
+POP_REPLIES = 10          # the latest replies an agent's pop shows
+POP_TEXT = 500            # characters of each customer text on the pop
 _DIAL_CHARS = re.compile(r"[^0-9+*#]")
 
 
@@ -326,6 +329,42 @@ class SurveyService:
                               f"(rating {survey.rating if survey.rating is not None else '-'}).\n\n"
                               f"Their words:\n{text}\n"))
 
+    # ---- e-mail replies ---------------------------------------------------------------
+    def survey_of_email(self, subject: str, thread_ids: Iterable[str]) -> Optional[int]:
+        """The survey an inbound e-mail answers: one of the Message-IDs it replies to
+        (In-Reply-To / References) is a survey e-mail's, or its subject carries a
+        well-signed reference (``TokenSigner.reply_reference``).  None: not a survey
+        reply (a forged or unknown reference included) -- the e-mail intake keeps it."""
+        ids = [str(i)[:255] for i in thread_ids if i][:50]
+        with self._sessions() as s:
+            if ids:
+                found = s.scalar(select(SurveyAttempt.survey_id).where(SurveyAttempt.message_id.in_(ids))
+                                 .order_by(SurveyAttempt.id.desc()).limit(1))
+                if found is not None:
+                    return found
+            survey_id = self._signer.survey_of_subject(subject)
+            if survey_id is not None and s.get(Survey, survey_id) is not None:
+                return survey_id
+        return None
+
+    def record_email_reply(self, survey_id: int, body: str, now: Optional[dt.datetime] = None) -> ReplyResult:
+        """An e-mail reply: the customer's words (the quoted survey left out); keys
+        at its start ("5 2 1 ...", the format the survey e-mail suggests) answer the
+        questions, the words are the comment (classified)."""
+        text = terms.email_reply_text(body)
+        answers, words = terms.keyed_text(text)
+        if answers or not text:
+            # Keys, or no words of their own at all (only the quoted survey, whose
+            # words must not be classified as theirs): the comment is what they wrote.
+            answers["comment"] = words[:terms.MAX_COMMENT]
+        now = self._now() if now is None else now
+        out = _Outgoing()
+        with self._sessions.begin() as s:
+            result = self._record_reply(s, self._survey(s, survey_id), "email", text or (body or "").strip(),
+                                        answers, now, out)
+        self._carry_out(out, now)
+        return result
+
     # ---- the web inquiry form ---------------------------------------------------------
     def open_form(self, token: str, now: Optional[dt.datetime] = None) -> dict[str, Any]:
         """What the form shows for a valid, unused, unexpired link; TokenError otherwise."""
@@ -389,23 +428,54 @@ class SurveyService:
                                  "answers": dict(r.answers or {}), "duplicate_of": r.duplicate_of_id,
                                  "ticket_id": r.ticket_id} for r in replies]}
 
+    def pop_view(self, survey_id: int) -> dict[str, Any]:
+        """What an agent sees of a survey when its customer calls the reply line and
+        asks for a person: the service it is about, the answers so far (every
+        channel, duplicates left out), the rating and the terms.  Customer text is
+        passed as data (the desktop shows it as text) and bounded in size."""
+        with self._sessions() as s:
+            sv = self._survey(s, survey_id)
+            ticket = s.get(Ticket, sv.ticket_id)
+            centre = s.get(ServiceCentre, sv.centre_id) if sv.centre_id else None
+            replies = s.scalars(select(SurveyReply).where(SurveyReply.survey_id == sv.id,
+                                                          SurveyReply.duplicate_of_id.is_(None))
+                                .order_by(SurveyReply.id.desc()).limit(POP_REPLIES)).all()
+            return {"survey_id": sv.id, "ticket_id": sv.ticket_id, "incident_id": ticket.incident_id,
+                    "service": (ticket.request or "")[:POP_TEXT], "resolution": (ticket.resolution or "")[:POP_TEXT],
+                    "centre": _centre_name(centre, sv.language), "rating": sv.rating,
+                    "trouble_again": sv.trouble_again, "staff_kind": sv.staff_kind,
+                    "comment": (sv.comment or "")[:POP_TEXT], "term": sv.reply_term or "",
+                    "keywords": list(sv.comment_keywords or [])[:20], "state": sv.state,
+                    "replies": [_pop_reply(r) for r in reversed(replies)]}
+
+    def reply_addresses(self) -> tuple[str, ...]:
+        """The addresses survey e-mails ask replies to (the centres'; else ``[mail] sender``):
+        the SMTP intake accepts them too."""
+        with self._sessions() as s:
+            found = s.scalars(select(ServiceCentre.email).where(ServiceCentre.email.is_not(None))).all()
+        return tuple(dict.fromkeys(a.strip() for a in (*found, self._default_sender) if a and "@" in a))
+
     def survey_of_ticket(self, ticket_id: int) -> Optional[int]:
         with self._sessions() as s:
             return s.scalar(select(Survey.id).where(Survey.ticket_id == ticket_id))
 
-    def pending_for(self, number: str = "", email: str = "") -> Optional[int]:
+    def pending_for(self, number: str = "", email: str = "", now: Optional[dt.datetime] = None) -> Optional[int]:
         """The latest survey waiting for (or closed without) a reply of the customer
-        with this phone/mobile number or e-mail address: how an SMS, an e-mail or a
-        call to the reply line finds its survey."""
+        with this phone/mobile number or e-mail address, or answered within the last
+        ``reply_wait_hours`` (a customer may add to their answer, or call the reply
+        line to talk about it): how an SMS or a call to the reply line finds its survey."""
         digits = dial_number(number)
         address = (email or "").strip().casefold()
         if not digits and not address:
             return None
+        now = self._now() if now is None else now
+        open_states = (machine.CALLING, machine.MESSAGED, machine.RESENT, machine.CLOSED)
         with self._sessions() as s:
             rows = s.execute(select(Survey.id, Customer.phone, Customer.mobile, Customer.email)
                              .join(Customer, Customer.id == Survey.customer_id)
-                             .where(Survey.state.in_((machine.CALLING, machine.MESSAGED, machine.RESENT,
-                                                      machine.CLOSED)))
+                             .where(Survey.state.in_(open_states)
+                                    | ((Survey.state == machine.ANSWERED)
+                                       & (Survey.answered_at >= now - self._timing.reply_wait)))
                              .order_by(Survey.id.desc()).limit(500)).all()
         for survey_id, phone, mobile, mail in rows:
             if digits and digits in (dial_number(phone), dial_number(mobile)):
@@ -472,14 +542,17 @@ class SurveyService:
                           person_phone=centre.person_phone if centre else "",
                           reply_address=(centre.email if centre and centre.email else self._default_sender),
                           incentive=self._incentive.get(survey.language, ""), form_url=form_url,
-                          campaigns=self._campaigns(s, survey.language, now), resend=step.resend)
+                          campaigns=self._campaigns(s, survey.language, now), resend=step.resend,
+                          reference=self._signer.reply_reference(survey.id))
         sender = centre.email if centre and centre.email else ""
         for channel in step.send:
             if channel == "email":
                 out.messages.append({"survey_id": survey.id, "channel": "email", "round": round_no,
                                      "to": contact.email, "subject": email_subject(inquiry),
                                      "body": email_body(inquiry), "sender": sender,
-                                     "sender_name": inquiry.centre_name, "reply_to": inquiry.reply_address})
+                                     "sender_name": inquiry.centre_name, "reply_to": inquiry.reply_address,
+                                     # kept on the attempt: a reply's In-Reply-To finds the survey
+                                     "message_id": make_msgid(domain=_mail_domain(sender or self._default_sender))})
             elif channel == "sms":
                 out.messages.append({"survey_id": survey.id, "channel": "sms", "round": round_no,
                                      "to": contact.mobile, "text": sms_text(inquiry),
@@ -492,7 +565,8 @@ class SurveyService:
             try:
                 if msg["channel"] == "email":
                     ok = self._mailer.send(msg["to"], msg["subject"], msg["body"], sender=msg["sender"],
-                                           sender_name=msg["sender_name"], reply_to=msg["reply_to"])
+                                           sender_name=msg["sender_name"], reply_to=msg["reply_to"],
+                                           message_id=msg["message_id"])
                 else:
                     ok = self._sms.send(msg["to"], msg["text"], msg["sender"])
             except Exception:  # noqa: BLE001 - a broken transport must not stop the runner
@@ -500,7 +574,8 @@ class SurveyService:
                 ok = False
             attempts.append(SurveyAttempt(survey_id=msg["survey_id"], channel=msg["channel"], round=msg["round"],
                                           address=str(msg["to"])[:254], at=now,
-                                          outcome="sent" if ok else "not_sent"))
+                                          outcome="sent" if ok else "not_sent",
+                                          message_id=msg.get("message_id") if ok else None))
         if attempts:
             with self._sessions.begin() as s:
                 s.add_all(attempts)
@@ -555,6 +630,26 @@ def _centre_name(centre: Optional[ServiceCentre], language: str) -> str:
     if centre is None:
         return "HappyCall"
     return (centre.name_en or centre.name) if language == "en" else centre.name
+
+
+def _pop_reply(reply: SurveyReply) -> dict[str, Any]:
+    """One reply as the agent's pop shows it: the keyed answers it gave and the
+    customer's words (a comment, or the text of an e-mail / SMS; keys have none)."""
+    answers = dict(reply.answers or {})
+    if "comment" in answers:
+        words = str(answers.get("comment") or "")
+    else:
+        words = reply.raw if reply.channel in ("email", "sms") else ""
+    view = {"channel": reply.channel, "term": reply.term or "", "at": reply.received_at.isoformat() + "Z",
+            "text": words[:POP_TEXT]}
+    view.update({name: answers[name] for name in ("rating", "trouble_again", "staff_kind")
+                 if answers.get(name) is not None})
+    return view
+
+
+def _mail_domain(address: str) -> str:
+    domain = (address or "").rpartition("@")[2]
+    return domain if re.fullmatch(r"[A-Za-z0-9.-]{1,200}", domain or "") else "happycall.local"
 
 
 def _comment_of(raw: str) -> str:

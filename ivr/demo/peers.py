@@ -142,10 +142,13 @@ PAUSE_MS = 1000
 
 def write_rtp_pcap(path: Path, digits: str = "", audio: bytes = b"", silence_ms: int = 0,
                    digit_ms: int = 120, gap_ms: int = 200, lead_ms: int = 60,
-                   event_pt: int = 101, audio_delay_ms: int = 0) -> tuple[float, float]:
+                   event_pt: int = 101, audio_delay_ms: int = 0, greeting: bytes = b"",
+                   after_greeting_ms: int = 0) -> tuple[float, float]:
     """Write one PCMU RTP stream as a pcap file for SIPp's ``play_pcap_audio``.
 
-    The stream is: ``lead_ms`` of silence, the RFC 4733 events for ``digits``
+    The stream is: ``lead_ms`` of silence, ``greeting`` (mu-law bytes: what the
+    callee says on answering, e.g. "hello") and ``after_greeting_ms`` of silence,
+    the RFC 4733 events for ``digits``
     (each followed by ``gap_ms`` of silence; a ``,`` is a second of silence, as on
     a dialler: "100100#,,1" answers a menu two seconds later), ``audio_delay_ms`` of silence (the
     caller listens to a prompt), then ``audio`` (mu-law bytes, e.g.
@@ -185,6 +188,9 @@ def write_rtp_pcap(path: Path, digits: str = "", audio: bytes = b"", silence_ms:
         voice(b"\xff" * (8 * ms))
 
     silence(lead_ms)
+    if greeting:
+        voice(greeting)
+        silence(after_greeting_ms)
     for d in digits:
         if d == PAUSE:
             silence(PAUSE_MS)

@@ -1,8 +1,12 @@
 """The outbound survey call (docs/surveys.md).
 
 The call is placed by ``StasisHandlers.place_survey_call`` (ARI originate into
-the application with args ``survey,<id>``); the session starts when the
-customer answers, so its own channel is the customer's, like an ARS call:
+the application with args ``survey,<id>``).  On answer the channel first runs
+answering-machine detection: it continues into the dialplan context
+``[surveys] amd_context`` (AMD() with amd.conf), which sends it back into the
+application with ``survey-amd,<id>,<AMDSTATUS>,<AMDCAUSE>``; ``result_of_amd``
+decides.  A machine is hung up and counts as not reached (messages instead);
+otherwise the session starts, its own channel the customer's, like an ARS call:
 
     Asking(rating 1-5) -> Asking(trouble came back 1/2) -> Asking(kind 1/2)
       -> (answers stored as a phone reply) -> Commenting (spoken, transcribed)
@@ -38,6 +42,22 @@ ASKS_PER_QUESTION = 2
 BUSY_CAUSES = frozenset({17})
 NO_ANSWER_CAUSES = frozenset({18, 19, 31})
 REJECTED_CAUSES = frozenset({21})
+
+
+def result_of_amd(status: str, cause: str = "") -> Optional[str]:
+    """The call result an answering-machine verdict means, or None: ask the questions.
+
+    MACHINE is not reached ("machine": messages instead) -- except a silent answer
+    (cause INITIALSILENCE): people often wait for the caller to speak, so they are
+    asked; a silent machine keys nothing and ends as "no_input", which falls back
+    to messages the same way.  HANGUP: answered, gone before a word ("no_input").
+    HUMAN, NOTSURE (analysis too long) or anything else: a person may be there."""
+    status = (status or "").strip().upper()
+    if status == "MACHINE" and not (cause or "").upper().startswith("INITIALSILENCE"):
+        return "machine"
+    if status == "HANGUP":
+        return "no_input"
+    return None
 
 
 def result_of_cause(cause: Optional[int]) -> str:

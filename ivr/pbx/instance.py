@@ -40,7 +40,7 @@ TEMPLATES = Path(__file__).with_name("templates")
 INSTANCES_REL = "run/happycall"
 ASTERISK = "/usr/sbin/asterisk"
 CONFIG_FILES = ("asterisk.conf", "modules.conf", "http.conf", "ari.conf", "pjsip.conf",
-                "extensions.conf", "rtp.conf", "logger.conf", "musiconhold.conf")
+                "extensions.conf", "rtp.conf", "logger.conf", "musiconhold.conf", "amd.conf")
 # Small configuration files the core reads at start; present so nothing warns.
 STATIC_FILES = {
     "manager.conf": "[general]\nenabled = no\n",
@@ -83,6 +83,8 @@ MODULES = (
     # dialplan and the rest
     "pbx_config", "res_musiconhold", "func_channel", "func_callerid",
     "app_playback", "app_echo", "app_senddtmf",
+    # answering-machine detection of the survey call ([survey-amd], amd.conf)
+    "app_amd",
     # speech recognition (AudioSocket) and external media (chan_rtp)
     "res_audiosocket", "chan_audiosocket", "app_audiosocket", "res_rtp_multicast", "chan_rtp",
 )

@@ -19,9 +19,9 @@ class FakeMailer:
     def __init__(self):
         self.sent: list[dict] = []
 
-    def send(self, to, subject, body, *, sender="", sender_name="HappyCall", reply_to=""):
+    def send(self, to, subject, body, *, sender="", sender_name="HappyCall", reply_to="", message_id=""):
         self.sent.append({"to": to, "subject": subject, "body": body, "sender": sender,
-                          "sender_name": sender_name, "reply_to": reply_to})
+                          "sender_name": sender_name, "reply_to": reply_to, "message_id": message_id})
         return True
 
 

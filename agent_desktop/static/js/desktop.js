@@ -204,6 +204,7 @@
     var previous = pops.querySelectorAll('.screenpop.latest');
     for (var i = 0; i < previous.length; i++) { previous[i].classList.remove('latest'); }
     card.classList.add('latest');
+    if (pop.type === 'survey_reply' && pop.survey) { addSurvey(wrapper, pop.survey); }
     if (pop.sensitivity && SENS && Number.isInteger(ticketId)) {
       addSensitivity(wrapper, pop.sensitivity, ticketId);
     }
@@ -211,6 +212,88 @@
     while (pops.children.length > MAX_POPS) { pops.removeChild(pops.lastChild); }
     popsEmpty.hidden = true;
     if (Number.isInteger(ticketId)) { setCodesTarget(ticketId, pop.incident_id); }
+  }
+
+  /* ---- the survey a reply-line caller is about (docs/surveys.md) --------------------------
+   * Every value here came from the customer or the records: text nodes only. */
+  function node(tag, className, text) {
+    var e = document.createElement(tag);
+    if (className) { e.className = className; }
+    if (text !== undefined && text !== null) { e.textContent = String(text); }
+    return e;
+  }
+
+  function yesNo(value) {
+    if (value === true) { return strings.survey.yes; }
+    if (value === false) { return strings.survey.no; }
+    return strings.survey.none;
+  }
+
+  function termLabel(term) {
+    return term ? (strings.survey.terms[term] || term) : strings.survey.none;
+  }
+
+  function surveyRow(list, field, label, value) {
+    var row = node('div');
+    row.dataset.field = field;
+    row.appendChild(node('dt', null, label));
+    row.appendChild(node('dd', null, value));
+    list.appendChild(row);
+  }
+
+  function addSurvey(wrapper, survey) {
+    var t = strings.survey;
+    var block = node('section', 'pop-survey');
+    block.dataset.block = 'survey';
+    var heading = node('h3', null, t.title + ' — ');
+    var surveyed = parseInt(survey.ticket_id, 10);
+    var incident = node(Number.isInteger(surveyed) ? 'a' : 'span', 'pop-survey-ticket', survey.incident_id || '');
+    if (Number.isInteger(surveyed)) {   /* the service surveyed: its ticket opens in a new tab */
+      incident.href = ticketBase + surveyed;
+      incident.target = '_blank';
+      incident.rel = 'noopener';
+    }
+    heading.appendChild(incident);
+    block.appendChild(heading);
+    var about = node('dl', 'pop-survey-service');
+    if (survey.service) { surveyRow(about, 'service', t.service, survey.service); }
+    if (survey.resolution) { surveyRow(about, 'resolution', t.resolution, survey.resolution); }
+    if (survey.centre) { surveyRow(about, 'centre', t.centre, survey.centre); }
+    block.appendChild(about);
+    var answers = node('dl', 'pop-survey-answers');
+    surveyRow(answers, 'rating', t.q_rating,
+              survey.rating === null || survey.rating === undefined ? t.none : String(survey.rating) + ' / 5');
+    surveyRow(answers, 'trouble_again', t.q_trouble, yesNo(survey.trouble_again));
+    surveyRow(answers, 'staff_kind', t.q_kind, yesNo(survey.staff_kind));
+    surveyRow(answers, 'comment', t.q_comment, survey.comment || t.none);
+    surveyRow(answers, 'term', t.term, termLabel(survey.term));
+    if (survey.keywords && survey.keywords.length) {
+      surveyRow(answers, 'keywords', t.keywords, survey.keywords.join(', '));
+    }
+    block.appendChild(answers);
+    var replies = survey.replies || [];
+    block.appendChild(node('h4', null, t.replies));
+    if (!replies.length) {
+      block.appendChild(node('p', 'empty pop-survey-no-replies', t.no_replies));
+    } else {
+      var list = node('ol', 'pop-survey-replies');
+      for (var i = 0; i < replies.length; i++) {
+        var r = replies[i] || {};
+        var item = node('li');
+        item.dataset.channel = String(r.channel || '');
+        item.appendChild(node('span', 'reply-channel', t.channels[r.channel] || r.channel || ''));
+        item.appendChild(node('span', 'reply-term', termLabel(r.term)));
+        var keyed = [];
+        if (r.rating !== undefined && r.rating !== null) { keyed.push(t.rating + ' ' + r.rating + '/5'); }
+        if (typeof r.trouble_again === 'boolean') { keyed.push(t.trouble_short + ' ' + yesNo(r.trouble_again)); }
+        if (typeof r.staff_kind === 'boolean') { keyed.push(t.kind_short + ' ' + yesNo(r.staff_kind)); }
+        if (keyed.length) { item.appendChild(node('span', 'reply-keys', keyed.join(' · '))); }
+        if (r.text) { item.appendChild(node('q', 'reply-text', r.text)); }
+        list.appendChild(item);
+      }
+      block.appendChild(list);
+    }
+    wrapper.appendChild(block);
   }
 
   /* ---- customer sensitivity (only on pops of roles that may see codes) ---------------- */
