@@ -103,12 +103,12 @@ class AriTelephony:
     async def subscribe_channel(self, channel_id: str) -> None:
         """Keep the application subscribed to a channel's events while it runs dialplan
         outside the application (answering-machine detection of the survey call)."""
-        await self._op("applications", "subscribe", applicationName=self._app,
+        await self._op("POST", f"/applications/{_seg(self._app)}/subscription",
                        eventSource=f"channel:{channel_id}")
 
     async def continue_in_dialplan(self, channel_id: str, context: str, extension: str,
                                    priority: int = 1) -> None:
-        await self._op("channels", "continueInDialplan", channelId=channel_id, context=context,
+        await self._op("POST", f"/channels/{_seg(channel_id)}/continue", context=context,
                        extension=extension, priority=priority)
 
     async def snoop(self, channel_id: str, snoop_id: str, spy: str, whisper: str, app_args: str) -> None:
