@@ -20,8 +20,8 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import sessionmaker
 
 from agent_desktop import (alarms, analyzer, approvals, auth, consultations, desktop, errors, escalation, filters,
-                           floor, i18n, portal, security, sensitivity, sockets, supervisor, survey_form, tickets,
-                           users, wallboard, wallboard_feed)
+                           floor, helpdesk_admin, i18n, portal, security, sensitivity, sockets, supervisor,
+                           survey_form, tickets, users, wallboard, wallboard_feed)
 from agent_desktop.context import EXTENSION_KEY, DesktopContext
 from agent_desktop.notifier import DesktopNotifier
 from cti.acd_service import AcdService
@@ -127,6 +127,8 @@ def create_app(config: dict[str, Any], call_center: CallCenter, session_factory:
     app.register_blueprint(wallboard.bp)
     # Lifecycle and escalation (docs/escalation.md): ticket panel, group tickets, notices.
     escalation.init_app(app, socketio, bus, escalation_service, config, session_factory)
+    # Admin pages for the help desk's tables: groups, SLA, approval lines (docs/escalation.md).
+    helpdesk_admin.init_app(app, None, session_factory)
     # The analyzer (docs/analyzer.md): reports, charts and CSV for supervisors.
     analyzer.init_app(app, analyzer_service or Analyzer.from_config(config))
     # Early warning (docs/alarms.md): the alarm webhook, the banner and its live feed.

@@ -45,6 +45,7 @@ OUTCOMES = (ANSWERED, *NOT_REACHED)
 FINAL_STATES = frozenset({ANSWERED, MESSAGED, *NOT_REACHED})
 KINDS = ("progress", "resolved", "overdue")   # overdue: no update in time, the work goes on
 MAX_TEXT = 2_000
+CANDIDATES_PER_CLAIM = 4   # due rows read per call claimed (some may share a number)
 DIALABLE = re.compile(r"^\+?[0-9*#]{2,32}$")
 
 #: Bus topic: a happy call was queued and is due now ({"happy_call_id"}); the
@@ -175,14 +176,25 @@ class HappyCallService:
     # ---- the telephony side's calls ---------------------------------------------------------
     def claim_due(self, limit: int, now: Optional[dt.datetime] = None) -> list[dict[str, Any]]:
         """Up to ``limit`` due queued rows, oldest first, each moved to ``dialing``
-        (one attempt more) and returned with what the call needs."""
+        (one attempt more) and returned with what the call needs; never a number
+        that is being dialled already."""
         now = self._now() if now is None else now
         if limit <= 0:
             return []
         with self._sessions.begin() as s:
-            rows = s.scalars(_for_update(s, select(HappyCall).where(HappyCall.state == QUEUED,
-                                                                    HappyCall.due_at <= now)
-                                         .order_by(HappyCall.due_at, HappyCall.id).limit(limit))).all()
+            # One call at a time per number: a customer with several updates due at
+            # once (e.g. tickets falling overdue in the same poll) would otherwise be
+            # rung several times at once and find their own line busy.  The others
+            # stay queued, in order, for the poll after the call ends.
+            dialing = select(HappyCall.number).where(HappyCall.state == DIALING)
+            candidates = s.scalars(_for_update(s, select(HappyCall).where(
+                HappyCall.state == QUEUED, HappyCall.due_at <= now, HappyCall.number.not_in(dialing))
+                .order_by(HappyCall.due_at, HappyCall.id).limit(limit * CANDIDATES_PER_CLAIM))).all()
+            rows, numbers = [], set()
+            for row in candidates:
+                if row.number not in numbers and len(rows) < limit:
+                    rows.append(row)
+                    numbers.add(row.number)
             out = []
             for row in rows:
                 row.state, row.attempts, row.last_attempt_at = DIALING, row.attempts + 1, now

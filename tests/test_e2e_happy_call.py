@@ -2,9 +2,19 @@
 real SMTP (aiosmtpd).  A progress update on a severity-1 ticket makes the
 system call the customer, who hears the greeting, the request number, the
 status and the update's text spoken by espeak-ng at run time; the outcome is
-stored.  When nobody answers, the customer gets the update by e-mail."""
+stored.  When nobody answers, the customer gets the update by e-mail.  A
+severity-1 ticket nobody updates is flagged overdue and the customer is called
+("still being worked on").
+
+The tests share one system (one database, one Asterisk) and one customer phone
+number, so each test closes its tickets and their timers when it ends
+(``tickets_closed_after``): the overdue test moves the clock 31 minutes on, and
+an earlier test's open severity-1 ticket would otherwise fall overdue with it
+and be called first, taking the one answer the SIPp phone gives.  Each test
+also sets the customer's language itself rather than relying on test order."""
 from __future__ import annotations
 
+import datetime as dt
 import tempfile
 import time
 import wave
@@ -14,7 +24,8 @@ import pytest
 from sqlalchemy import select, update
 
 from cti.config import load
-from db.models import Customer, HappyCall, Ticket, TicketEvent, User
+from cti.clock import utc_now
+from db.models import Customer, HappyCall, ScheduledJob, Ticket, TicketEvent, User
 from ivr.prompts import synthesize
 from ivr.system import System
 from support.played import played  # noqa: F401 - pytest fixture
@@ -61,6 +72,29 @@ def system(tmp_path_factory, sink):
     sys_.stop()
 
 
+@pytest.fixture(autouse=True)
+def tickets_closed_after(system):
+    """Every ticket a test opened is resolved and its timers cancelled when the
+    test ends, and no happy call is left in flight: the next test starts with
+    nothing pending that a moved clock could fire."""
+    yield
+    wait_for(lambda: not _happy_calls_in_flight(system), timeout=30, what="happy calls to settle")
+    with system.sessions.begin() as s:
+        s.execute(update(ScheduledJob).where(ScheduledJob.status == "pending").values(status="cancelled"))
+        s.execute(update(Ticket).where(Ticket.status != "resolved").values(status="resolved",
+                                                                            resolved_at=utc_now()))
+
+
+def _happy_calls_in_flight(system) -> bool:
+    with system.sessions() as s:
+        return s.scalar(select(HappyCall.id).where(HappyCall.state.in_(("queued", "dialing"))).limit(1)) is not None
+
+
+def english_customer(system) -> None:
+    with system.sessions.begin() as s:
+        s.execute(update(Customer).where(Customer.pin == "100100").values(language="en"))
+
+
 def severity_1_ticket(system) -> tuple[int, str, int]:
     """An open severity-1 ticket of customer 100100 handled by agent1."""
     with system.sessions.begin() as s:
@@ -91,8 +125,7 @@ def wav_seconds(path: Path) -> float:
 
 
 def test_a_progress_update_calls_the_customer_who_hears_the_status_and_the_text(system, played, sink):
-    with system.sessions.begin() as s:
-        s.execute(update(Customer).where(Customer.pin == "100100").values(language="en"))
+    english_customer(system)
     ticket_id, incident, agent_id = severity_1_ticket(system)
     mails_before = len(sink.messages)
     with SippPhone(port=system.customer_port, mode="answer", ring_seconds=0.5, talk_seconds=90) as phone:
@@ -154,3 +187,51 @@ def test_a_busy_customer_is_messaged_too(system, sink):
                    timeout=60, what="the unreachable customer to be messaged")
     assert row.last_outcome in ("failed", "no_answer", "busy") and row.attempts == 1
     assert any(incident in m["Subject"] for m in sink.wait(mails_before + 1, timeout=10))
+
+
+def test_an_overdue_severity_1_ticket_is_flagged_and_the_customer_called(system, played, sink):
+    # Issue 5: "a severity-1 ticket with no update triggers the overdue flag and an
+    # outbound happy call answered by a SIPp UAS".
+    english_customer(system)
+    ticket_id, incident, agent_id = severity_1_ticket(system)
+    system.escalation.start_first_level(ticket_id)          # the progress clock starts now (30 min)
+    assert system.escalation.run_due(utc_now() + dt.timedelta(minutes=29)) == []
+    mails_before = len(sink.messages)
+    overdue_before = system.escalation.overdue_count()
+    with SippPhone(port=system.customer_port, mode="answer", ring_seconds=0.5, talk_seconds=60) as phone:
+        fired = system.escalation.run_due(utc_now() + dt.timedelta(minutes=31))
+        assert fired == [("progress", ticket_id, "flagged")]
+        row = wait_for(lambda: (r := happy_row(system, ticket_id)) and r.state == "answered" and r,
+                       timeout=30, what="the overdue happy call answered")
+        assert phone.wait(60) == 0, phone.logs()          # we hung up after the message
+        assert "INVITE sip:%s@" % CUSTOMER_NUMBER in phone.messages()
+    assert row.kind == "overdue" and row.attempts == 1 and row.text == ""
+    with system.sessions() as s:
+        assert s.get(Ticket, ticket_id).progress_overdue is True
+    assert system.escalation.overdue_count() == overdue_before + 1     # the wallboard's figure
+    [media] = [m for _, m in played if "happy_status_overdue" in m]
+    names = [part.rsplit("/", 1)[1] for part in media.split(",")]
+    digits = "".join(d for d in incident if d.isdigit()).lstrip("0")
+    assert names == (["happy_greeting", "happy_your_request"] + [f"digit_{d}" for d in digits]
+                     + ["happy_status_overdue", "happy_goodbye"])
+    assert all(part.startswith("sound:happycall/en/") for part in media.split(","))
+    kinds = [k for k, _ in _events(system, ticket_id)]
+    assert kinds[0] == "progress_overdue" and [(k, d["outcome"]) for k, d in ticket_events(system, ticket_id)] == [
+        ("happy_call_attempt", "answered"), ("happy_call", "answered")]
+    # Flagged once: the next poll does not call again while nobody updates.
+    assert system.escalation.run_due(utc_now() + dt.timedelta(minutes=62)) == []
+    time.sleep(1.0)
+    assert len([r for r in _rows(system, ticket_id)]) == 1
+    assert len(sink.messages) == mails_before
+
+
+def _events(system, ticket_id):
+    with system.sessions() as s:
+        return [(e.kind, e.detail) for e in s.scalars(select(TicketEvent).where(
+            TicketEvent.ticket_id == ticket_id, TicketEvent.kind.in_(("progress_overdue", "happy_call"))
+        ).order_by(TicketEvent.id))]
+
+
+def _rows(system, ticket_id):
+    with system.sessions() as s:
+        return list(s.scalars(select(HappyCall).where(HappyCall.ticket_id == ticket_id)))

@@ -281,6 +281,23 @@ def test_claims_respect_the_limit_and_the_order(st, clock):
     assert second["ticket_id"] == tids[1]
 
 
+def test_one_number_is_called_once_at_a_time(st, clock):
+    # Three tickets of one customer and one of another, all due: the customer's line
+    # gets one call; their next waits until it ends, in order, the other customer's
+    # is not held up.
+    same = [st.ticket_for("100100", 1) for _ in range(3)]
+    other = st.ticket_for("100200", 1)
+    for tid in same + [other]:
+        st.esc.add_progress(tid, st.uid("agent1"), "Update")
+        clock.advance(1)
+    claimed = st.happy.claim_due(4)
+    assert [c["ticket_id"] for c in claimed] == [same[0], other]
+    assert st.happy.claim_due(4) == []                 # the customer's line is still in use
+    st.happy.finish(claimed[0]["id"], "answered")
+    [nxt] = st.happy.claim_due(4)
+    assert nxt["ticket_id"] == same[1]
+
+
 def test_bad_input_changes_nothing(st):
     tid = st.ticket_for("100100", 1)
     with pytest.raises(HappyCallError):

@@ -174,6 +174,32 @@ class IntakeService:
             func.lower(TicketMessage.from_address) == parsed.from_address.lower()).limit(1))
         return ticket if wrote_before is not None else None
 
+    # ---- the thread on the ticket -----------------------------------------------------
+    def thread(self, ticket_id: int) -> list[dict[str, Any]]:
+        """The e-mails kept with a ticket, oldest first, each with its attachments
+        (names, types and sizes only; the files are read by ``attachment_file``)."""
+        with self._sessions() as s:
+            rows = s.scalars(select(TicketMessage).where(TicketMessage.ticket_id == ticket_id)
+                             .order_by(TicketMessage.received_at, TicketMessage.id)).all()
+            return [_message_dict(m) for m in rows]
+
+    def attachment_file(self, ticket_id: int, attachment_id: int) -> dict[str, Any]:
+        """An attachment of ``ticket_id`` with the path of its file.  Raises
+        ``NotFound`` for another ticket's attachment or a file gone from disk."""
+        with self._sessions() as s:
+            row = s.get(TicketAttachment, attachment_id)
+            if row is None or row.ticket_id != ticket_id:
+                raise NotFound(f"no attachment {attachment_id} on ticket {ticket_id}")
+            out = _attachment_dict(row)
+            stored_name = row.stored_name
+        try:
+            path = self._files.path(stored_name)
+        except ValueError:
+            raise NotFound(f"attachment {attachment_id} has no stored file") from None
+        if not path.is_file():
+            raise NotFound(f"the file of attachment {attachment_id} is gone")
+        return {**out, "path": path}
+
     # ---- portal form ------------------------------------------------------------------
     def submit_web_form(self, submission: forms.Submission) -> Received:
         """The customer portal's form: a ticket (channel web) at once."""
@@ -366,6 +392,18 @@ def _pop(ticket: Ticket, now: dt.datetime) -> dict[str, Any]:
             "waiting_seconds": round(max(0.0, (now - ticket.created_at).total_seconds()), 1),
             "incident_id": ticket.incident_id, "ticket_id": ticket.id, "channel_id": "",
             "offered_at": _iso(now)}
+
+
+def _attachment_dict(a: TicketAttachment) -> dict[str, Any]:
+    return {"id": a.id, "ticket_id": a.ticket_id, "message_id": a.message_id, "name": a.original_name,
+            "content_type": a.content_type, "size_bytes": a.size_bytes}
+
+
+def _message_dict(m: TicketMessage) -> dict[str, Any]:
+    return {"id": m.id, "direction": m.direction, "from_address": m.from_address, "from_name": m.from_name,
+            "to_address": m.to_address, "subject": m.subject, "body_text": m.body_text,
+            "received_at": _iso(m.received_at), "sender_known": m.sender_known,
+            "attachments": [_attachment_dict(a) for a in m.attachments]}
 
 
 def _line_of(request: OneStopRequest) -> approval.Line:
