@@ -5,7 +5,8 @@ to a Ready agent of the centre's staff queue by the intake's pop delivery."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from alembic import command
+from sqlalchemy import inspect, select
 
 from agent_desktop import create_app
 from cti import events, notices
@@ -16,6 +17,8 @@ from cti.surveys import links
 from cti.surveys.service import NOTICE_DISSATISFIED, SURVEY_DISSATISFIED, SurveyService
 from cti.surveys.tokens import TokenSigner
 from db.models import Queue, QueueMember, ServiceCentre, Ticket, TicketEvent, User, UserNotice
+from db.migrate import alembic_config
+from db.session import make_engine
 from conftest import FakeClock
 from support.desktop import logged_in, make_stack
 from support.surveys import FakeMailer, FakeSms, messaged_survey
@@ -311,3 +314,18 @@ def test_without_also_pop_the_intake_leaves_survey_tickets_alone(tmp_path, desk)
         assert "popped" not in events_of
     finally:
         plain.close()
+
+
+def test_notices_migration_downgrades_and_upgrades_again(tmp_path):
+    engine = make_engine({"url": f"sqlite:///{tmp_path / 'm.sqlite3'}", "echo": False})
+    cfg = alembic_config(str(engine.url))
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "head")
+        command.downgrade(cfg, "e3b5a7c9d1f2")
+    assert "user_notices" not in inspect(engine).get_table_names()
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "head")
+    assert "ix_user_notices_user_read" in {i["name"] for i in inspect(engine).get_indexes("user_notices")}
+    engine.dispose()
