@@ -329,3 +329,37 @@ def test_notices_migration_downgrades_and_upgrades_again(tmp_path):
         command.upgrade(cfg, "head")
     assert "ix_user_notices_user_read" in {i["name"] for i in inspect(engine).get_indexes("user_notices")}
     engine.dispose()
+
+
+def test_the_system_joins_follow_up_tickets_to_the_intakes_pops(tmp_path):
+    from cti.config import load
+    from db.models import Customer, Survey
+    from ivr.system import System
+
+    config = load(environ={}, overrides={"data": {"dir": str(tmp_path / "data")}})
+    system = System(config, echo=lambda *_: None)
+    system.start_database()
+    pops: list[dict] = []
+    system.bus.subscribe(events.SCREENPOP, lambda _t, p: pops.append(p))
+    try:
+        with system.sessions.begin() as s:
+            customer = s.scalar(select(Customer).where(Customer.pin == "100200"))
+            ticket = Ticket(incident_id="SYS-1", channel="phone", status="resolved", customer_id=customer.id,
+                            request="printer", resolution="fixed")
+            s.add(ticket)
+            s.flush()
+            centre = s.scalar(select(ServiceCentre).where(ServiceCentre.code == "BSN"))
+            survey = Survey(ticket_id=ticket.id, customer_id=customer.id, centre_id=centre.id, state="messaged")
+            s.add(survey)
+            s.flush()
+            survey_id = survey.id
+            agent2 = s.scalar(select(User.id).where(User.username == "agent2"))
+        system.call_center.set_agent_state(agent2, "ready")
+        got = system.surveys.record_reply(survey_id, "sms", "또 고장났어요")
+        assert got.term == terms.REPEATED_TROUBLE
+        assert [(p["agent_id"], p["pop"]["ticket_id"]) for p in pops] == [(agent2, got.ticket_id)]
+        follow_up_pops = system.follow_up_pops
+    finally:
+        system.stop()
+    assert system.follow_up_pops is None
+    assert follow_up_pops._unsubscribe is None      # noqa: SLF001 - unsubscribed from the bus at stop
