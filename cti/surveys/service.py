@@ -331,9 +331,11 @@ class SurveyService:
         centre = s.get(ServiceCentre, survey.centre_id) if survey.centre_id else None
         ticket = s.get(Ticket, survey.ticket_id)
         person_id = centre.person_in_charge_id if centre else None
+        # The centre is named in the survey's language, as on the pop and the ticket screen.
         data = {"survey_id": survey.id, "incident_id": ticket.incident_id, "text": text[:2000],
-                "rating": survey.rating, "channel": channel, "centre": _centre_name(centre, survey.language)
-                if centre else "", "centre_id": centre.id if centre else None}
+                "rating": survey.rating, "channel": channel,
+                "centre": _centre_name(centre, survey.language) if centre else "",
+                "centre_id": centre.id if centre else None}
         notice_id = None
         if person_id is not None:
             notice_id = notices.add(s, person_id, NOTICE_DISSATISFIED, survey.ticket_id, data, now).id
