@@ -22,6 +22,7 @@ from sqlalchemy.orm import sessionmaker
 from agent_desktop import (alarms, analyzer, approvals, auth, consultations, desktop, errors, escalation, filters,
                            floor, helpdesk_admin, i18n, portal, security, sensitivity, sockets, supervisor,
                            survey_form, tickets, users, wallboard, wallboard_feed)
+from agent_desktop import survey_desk
 from agent_desktop.context import EXTENSION_KEY, DesktopContext
 from agent_desktop.notifier import DesktopNotifier
 from cti.acd_service import AcdService
@@ -122,6 +123,8 @@ def create_app(config: dict[str, Any], call_center: CallCenter, session_factory:
     app.register_blueprint(approvals.bp)
     # The web inquiry form of the satisfaction survey (docs/surveys.md; no login, signed link).
     survey_form.init_app(app, survey_service)
+    # Surveys on the desktop: the person in charge's notices, the survey view of a ticket.
+    survey_desk.init_app(app, socketio, bus, survey_service)
     # Wallboard and dashboard (docs/wallboard.md): pages, JSON and the live feed.
     wallboard_feed.init_app(app, socketio, bus, floor_service or FloorService(session_factory, config))
     app.register_blueprint(wallboard.bp)
@@ -151,3 +154,4 @@ def close_app(app: Flask) -> None:
     escalation.close_app(app)
     analyzer.close_app(app)
     alarms.close_app(app)
+    survey_desk.close_app(app)

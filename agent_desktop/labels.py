@@ -54,6 +54,8 @@ POP_TYPE_LABELS = {
     "onestop": _l("One-stop request"),
     # A customer who called the survey reply line and asked to talk to someone (docs/sms.md).
     "survey_reply": _l("Survey reply"),
+    # The follow-up ticket of a survey reply: repeated trouble / additional request (docs/surveys.md).
+    "survey": _l("Survey follow-up"),
 }
 
 # The floor (docs/agent-desktop.md#the-floor): live calls, callbacks, monitoring.
@@ -94,6 +96,7 @@ CHANNEL_LABELS = {
     "email": _l("E-mail"),
     "web": _l("Web"),
     "onestop": _l("One-stop desk"),
+    "survey": _l("Survey follow-up"),
 }
 
 # Satisfaction surveys (docs/surveys.md): the reply terms and the channels replies come by.

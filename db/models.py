@@ -762,3 +762,21 @@ class HappyCall(Base):
 Index("ix_ticket_assignments_report", TicketAssignment.at, TicketAssignment.to_group_id,
       TicketAssignment.to_user_id, TicketAssignment.automatic, TicketAssignment.ticket_id)
 Index("ix_tickets_level_created", Ticket.level, Ticket.created_at, Ticket.group_id, Ticket.resolved_at)
+
+
+# --- Desktop notices (issue 6, docs/surveys.md): what a user is told on the desktop, kept
+# until they mark it read, so a notice sent while they were logged out still reaches them ---
+
+class UserNotice(Base):
+    """A notice for one user's desktop (``kind`` e.g. survey_dissatisfied): the
+    ticket it is about and what the notice shows (``data``: short texts as data,
+    the desktop shows them as text).  ``read_at`` empty: still listed."""
+    __tablename__ = "user_notices"
+    __table_args__ = (Index("ix_user_notices_user_read", "user_id", "read_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", name="fk_user_notices_user_id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    ticket_id: Mapped[Optional[int]] = mapped_column(ForeignKey("tickets.id", name="fk_user_notices_ticket_id"))
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    read_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)

@@ -82,6 +82,7 @@ class System:
         self.intake: Optional[IntakeService] = None
         self.surveys: Optional[SurveyService] = None
         self.sms_replies: Optional[survey_links.SmsReplies] = None
+        self.follow_up_pops: Optional[survey_links.FollowUpPops] = None
         self.survey_runner: Optional[TimerRunner] = None   # survey timers (docs/surveys.md)
         # Ports of the survey service (cti/surveys/ports.py), set before start() by whoever
         # provides them: the SMS transport (SIP MESSAGE / gateway) and the reply classifier.
@@ -134,10 +135,13 @@ class System:
         self.sms_replies = survey_links.SmsReplies(self.surveys, self.bus)
         self.alarms = AlarmService.from_config(self.sessions, self.bus, self.config)
         mail = self.config["mail_intake"]
-        # Replies to a survey e-mail are the survey's, not new tickets (cti/surveys/links.py).
+        # Replies to a survey e-mail are the survey's, not new tickets (cti/surveys/links.py);
+        # a survey's follow-up ticket is popped by the intake like an e-mail ticket.
         self.intake = IntakeService(self.sessions, self.bus, AttachmentStore(mail["attachments_dir"]),
                                     queue_name=self.config["acd"]["queue"], max_bytes=int(mail["max_bytes"]),
-                                    claims=[survey_links.EmailReplies(self.surveys).claim])
+                                    claims=[survey_links.EmailReplies(self.surveys).claim],
+                                    also_pop=(survey_links.FOLLOW_UP_CHANNEL,))
+        self.follow_up_pops = survey_links.FollowUpPops(self.intake, self.bus)
 
     def start_timers(self) -> None:
         """The persisted escalation timers (first-level rule, progress checks): one
@@ -381,6 +385,9 @@ class System:
         if self.sms_replies is not None:
             self.sms_replies.close()
             self.sms_replies = None
+        if self.follow_up_pops is not None:
+            self.follow_up_pops.close()
+            self.follow_up_pops = None
 
     def _stop_web(self) -> None:
         if self.web is not None:

@@ -65,9 +65,13 @@ class Received:
 class IntakeService:
     def __init__(self, session_factory: sessionmaker, bus: events.EventBus, attachments: AttachmentStore,
                  queue_name: str = "helpdesk", max_bytes: int = DEFAULT_MAX_BYTES, clock: Clock = utc_now,
-                 claims: Sequence[MailClaim] = ()):
+                 claims: Sequence[MailClaim] = (), also_pop: Sequence[str] = ()):
+        """``also_pop``: ticket channels made elsewhere whose waiting tickets this
+        service pops too (the survey's follow-up tickets, channel ``survey``), so
+        an agent who becomes Ready gets them like the intake's own."""
         self._sessions = session_factory
         self._claims = tuple(claims)
+        self._pop_channels = tuple(dict.fromkeys((*INTAKE_CHANNELS, *also_pop)))
         self._bus = bus
         self._files = attachments
         self._queue_name = queue_name
@@ -313,12 +317,13 @@ class IntakeService:
         return pop
 
     def deliver_waiting(self, agent_id: int, limit: int = WAITING_POPS_PER_READY) -> int:
-        """Pop the oldest waiting intake tickets of the default queue to an agent who is Ready."""
+        """Pop the oldest waiting tickets (intake channels and ``also_pop``) of the agent's
+        queues to an agent who is Ready."""
         with self._sessions() as s:
             waiting = list(s.scalars(
                 select(Ticket.id).join(Queue, Queue.id == Ticket.queue_id)
                 .join(QueueMember, (QueueMember.queue_id == Queue.id) & (QueueMember.user_id == agent_id))
-                .where(Ticket.channel.in_(INTAKE_CHANNELS), Ticket.agent_id.is_(None),
+                .where(Ticket.channel.in_(self._pop_channels), Ticket.agent_id.is_(None),
                        Ticket.status == tickets.TicketStatus.QUEUED.value, QueueMember.logged_in.is_(True))
                 .order_by(Ticket.created_at, Ticket.id).limit(limit)))
         return sum(1 for ticket_id in waiting if self.deliver_pop(ticket_id, agent_id) is not None)
@@ -333,7 +338,7 @@ class IntakeService:
         if queue_id is None:
             return None
         open_count = (select(func.count(Ticket.id))
-                      .where(Ticket.agent_id == User.id, Ticket.channel.in_(INTAKE_CHANNELS),
+                      .where(Ticket.agent_id == User.id, Ticket.channel.in_(self._pop_channels),
                              Ticket.status != tickets.TicketStatus.RESOLVED.value)
                       .correlate(User).scalar_subquery())
         return s.scalars(select(User).join(QueueMember, QueueMember.user_id == User.id)

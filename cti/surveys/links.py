@@ -12,6 +12,11 @@ system factory joins them with these adapters).
   answers a survey e-mail -- its In-Reply-To / References name the Message-ID the
   survey was sent with, or its subject the survey's signed reference -- is that
   survey's reply instead of a new ticket; anything else stays with the intake.
+* ``FollowUpPops``: the follow-up ticket of a repeated trouble / additional
+  request (bus ``survey.follow_up``) is popped like an e-mail ticket by the
+  intake's pop delivery (``IntakeService.deliver_pop``: a Ready agent of the
+  centre's staff queue, else it waits until one becomes Ready -- the intake is
+  built with ``also_pop=("survey",)`` for that).
 * ``reply_line_lookup`` / ``reply_line_rating``: what the reply line
   (ivr/flows/reply_line.py) asks about a caller, from the survey service.
 """
@@ -22,6 +27,7 @@ from typing import Any, Callable, Optional
 
 from cti import events
 from cti.surveys import answers, classify
+from cti.surveys.service import SURVEY_FOLLOW_UP
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +70,28 @@ class SmsReplies:
             log.info("SMS %s from %r: no survey waits for this number", payload.get("id"), payload.get("from"))
             return
         self._surveys.record_reply(survey_id, "sms", str(payload.get("text") or ""))
+
+
+FOLLOW_UP_CHANNEL = "survey"            # tickets.channel of a follow-up ticket (IntakeService also_pop)
+
+
+class FollowUpPops:
+    """Subscribes to new follow-up tickets; unsubscribes on ``close``.  ``pops``:
+    an ``IntakeService`` (``deliver_pop(ticket_id)``)."""
+
+    def __init__(self, pops: Any, bus: events.EventBus):
+        self._pops = pops
+        self._unsubscribe: Optional[Callable[[], None]] = bus.subscribe(SURVEY_FOLLOW_UP, self._on_follow_up)
+
+    def close(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    def _on_follow_up(self, _topic: str, payload: dict[str, Any]) -> None:
+        ticket_id = int(payload["ticket_id"])
+        if self._pops.deliver_pop(ticket_id) is None:
+            log.info("survey follow-up ticket %s waits in its queue: nobody is Ready", ticket_id)
 
 
 class EmailReplies:

@@ -24,7 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from cti import events, tickets
+from cti import events, notices, tickets
 from cti.clock import Clock, utc_now
 from cti.mailer import Mailer, NullMailer
 from cti.surveys import answers as terms
@@ -40,7 +40,11 @@ log = logging.getLogger(__name__)
 # Bus topics.
 SURVEY_CALL = "survey.call"              # {survey_id, ticket_id, number, language}: the IVR places the call
 SURVEY_REPLY = "survey.reply"            # {survey_id, ticket_id, channel, term, duplicate}
-SURVEY_DISSATISFIED = "survey.dissatisfied"  # {survey_id, ticket_id, centre_id, person_id, text}
+# {survey_id, ticket_id, incident_id, centre_id, centre, person_id, notice_id, text, rating, channel, at}:
+# the person in charge's desktop notice (kept in ``user_notices`` until read, cti/notices.py).
+SURVEY_DISSATISFIED = "survey.dissatisfied"
+SURVEY_FOLLOW_UP = "survey.follow_up"    # {survey_id, ticket_id, term}: a new follow-up ticket waits in its queue
+NOTICE_DISSATISFIED = "survey_dissatisfied"   # user_notices.kind
 
 MAX_SCHEDULED_PER_RUN = 200
 MAX_DUE_PER_RUN = 100
@@ -49,6 +53,7 @@ REPLY_CHANNELS = ("phone", "email", "sms", "web")
 MAX_RAW = 10_000
 POP_REPLIES = 10          # the latest replies an agent's pop shows
 POP_TEXT = 500            # characters of each customer text on the pop
+TICKET_TEXT = 2000        # characters of each reply's words on the ticket screen
 _DIAL_CHARS = re.compile(r"[^0-9+*#]")
 
 
@@ -235,7 +240,7 @@ class SurveyService:
         said = comment or (terms.raw_of_answers(answers) if keyed else raw)
         ticket_id = self._follow_up(s, survey, reply, said, now, out)
         if term == terms.DISSATISFACTION:
-            self._tell_person_in_charge(s, survey, said, out)
+            self._tell_person_in_charge(s, survey, said, channel, now, out)
         out.publish.append((SURVEY_REPLY, {"survey_id": survey.id, "ticket_id": survey.ticket_id,
                                            "channel": channel, "term": term, "duplicate": False}))
         return ReplyResult(survey.id, reply.id, term, False, code, ticket_id)
@@ -314,15 +319,28 @@ class SurveyService:
         reply.ticket_id = ticket.id
         out.publish.append((events.TICKET_UPDATED, {"ticket_id": ticket.id, "status": ticket.status,
                                                     "agent_id": None}))
+        # The system joins this to the intake's pop delivery (cti/surveys/links.FollowUpPops):
+        # a Ready agent of the staff queue gets it like an e-mail ticket, else it waits.
+        out.publish.append((SURVEY_FOLLOW_UP, {"survey_id": survey.id, "ticket_id": ticket.id, "term": reply.term}))
         return ticket.id
 
-    def _tell_person_in_charge(self, s: Session, survey: Survey, text: str, out: _Outgoing) -> None:
+    def _tell_person_in_charge(self, s: Session, survey: Survey, text: str, channel: str, now: dt.datetime,
+                               out: _Outgoing) -> None:
+        """The centre's person in charge is told on the desktop (a notice kept until
+        read, in this transaction, announced after the commit) and by e-mail."""
         centre = s.get(ServiceCentre, survey.centre_id) if survey.centre_id else None
         ticket = s.get(Ticket, survey.ticket_id)
         person_id = centre.person_in_charge_id if centre else None
-        out.publish.append((SURVEY_DISSATISFIED, {"survey_id": survey.id, "ticket_id": survey.ticket_id,
-                                                  "centre_id": centre.id if centre else None,
-                                                  "person_id": person_id, "text": text[:2000]}))
+        # The centre is named in the survey's language, as on the pop and the ticket screen.
+        data = {"survey_id": survey.id, "incident_id": ticket.incident_id, "text": text[:2000],
+                "rating": survey.rating, "channel": channel,
+                "centre": _centre_name(centre, survey.language) if centre else "",
+                "centre_id": centre.id if centre else None}
+        notice_id = None
+        if person_id is not None:
+            notice_id = notices.add(s, person_id, NOTICE_DISSATISFIED, survey.ticket_id, data, now).id
+        out.publish.append((SURVEY_DISSATISFIED, {**data, "ticket_id": survey.ticket_id, "person_id": person_id,
+                                                  "notice_id": notice_id, "at": now.isoformat() + "Z"}))
         if centre is not None and centre.person_email:
             out.mails.append((centre.person_email, f"Dissatisfied survey reply: {ticket.incident_id}",
                               f"A customer answered the survey of {ticket.incident_id} dissatisfied "
@@ -427,6 +445,49 @@ class SurveyService:
                     "replies": [{"id": r.id, "channel": r.channel, "term": r.term, "raw": r.raw,
                                  "answers": dict(r.answers or {}), "duplicate_of": r.duplicate_of_id,
                                  "ticket_id": r.ticket_id} for r in replies]}
+
+    def ticket_surveys(self, ticket_id: int) -> list[dict[str, Any]]:
+        """The surveys the ticket screen shows: the survey of this ticket, and for a
+        follow-up ticket the survey whose reply opened it (``relation`` own |
+        follow_up).  Every attempt (channel, round, time, result) and every reply
+        (channel, time, keyed answers, term, the customer's words, duplicates
+        marked), the incentive.  Customer text is data (the page escapes it)."""
+        with self._sessions() as s:
+            own = s.scalars(select(Survey).where(Survey.ticket_id == ticket_id)).all()
+            origin_ids = s.scalars(select(SurveyReply.survey_id).where(SurveyReply.ticket_id == ticket_id)
+                                   .distinct()).all()
+            origins = [s.get(Survey, i) for i in sorted(origin_ids) if i not in {o.id for o in own}]
+            return ([self._ticket_survey(s, sv, "own") for sv in own]
+                    + [self._ticket_survey(s, sv, "follow_up") for sv in origins])
+
+    def _ticket_survey(self, s: Session, sv: Survey, relation: str) -> dict[str, Any]:
+        ticket = s.get(Ticket, sv.ticket_id)
+        centre = s.get(ServiceCentre, sv.centre_id) if sv.centre_id else None
+        attempts = s.scalars(select(SurveyAttempt).where(SurveyAttempt.survey_id == sv.id)
+                             .order_by(SurveyAttempt.at, SurveyAttempt.id)).all()
+        replies = s.scalars(select(SurveyReply).where(SurveyReply.survey_id == sv.id)
+                            .order_by(SurveyReply.received_at, SurveyReply.id)).all()
+        opened = {t.id: t.incident_id for t in s.scalars(select(Ticket).where(
+            Ticket.id.in_({r.ticket_id for r in replies if r.ticket_id is not None})))}
+        incentive = s.scalar(select(SurveyIncentive).where(SurveyIncentive.survey_id == sv.id))
+        return {"id": sv.id, "relation": relation, "ticket_id": sv.ticket_id, "incident_id": ticket.incident_id,
+                "state": sv.state, "outcome": sv.outcome, "language": sv.language,
+                "centre": _centre_name(centre, sv.language) if centre else "",
+                "created_at": sv.created_at, "scheduled_for": sv.scheduled_for, "due_at": sv.due_at,
+                "answered_at": sv.answered_at, "closed_at": sv.closed_at, "resends": sv.resends,
+                "channel": sv.channel, "rating": sv.rating, "trouble_again": sv.trouble_again,
+                "staff_kind": sv.staff_kind, "comment": sv.comment or "", "term": sv.reply_term or "",
+                "keywords": list(sv.comment_keywords or []),
+                "attempts": [{"channel": a.channel, "round": a.round, "outcome": a.outcome, "address": a.address,
+                              "detail": a.detail or "", "at": a.at} for a in attempts],
+                "replies": [{"id": r.id, "channel": r.channel, "at": r.received_at, "term": r.term or "",
+                             "text": _reply_words(r)[:TICKET_TEXT], "duplicate": r.duplicate_of_id is not None,
+                             "follow_up": opened.get(r.ticket_id, ""), "follow_up_id": r.ticket_id,
+                             **{k: v for k, v in dict(r.answers or {}).items()
+                                if k in ("rating", "trouble_again", "staff_kind") and v is not None}}
+                            for r in replies],
+                "incentive": ({"code": incentive.code, "granted_at": incentive.granted_at}
+                              if incentive is not None else None)}
 
     def pop_view(self, survey_id: int) -> dict[str, Any]:
         """What an agent sees of a survey when its customer calls the reply line and
@@ -636,15 +697,20 @@ def _pop_reply(reply: SurveyReply) -> dict[str, Any]:
     """One reply as the agent's pop shows it: the keyed answers it gave and the
     customer's words (a comment, or the text of an e-mail / SMS; keys have none)."""
     answers = dict(reply.answers or {})
-    if "comment" in answers:
-        words = str(answers.get("comment") or "")
-    else:
-        words = reply.raw if reply.channel in ("email", "sms") else ""
     view = {"channel": reply.channel, "term": reply.term or "", "at": reply.received_at.isoformat() + "Z",
-            "text": words[:POP_TEXT]}
+            "text": _reply_words(reply)[:POP_TEXT]}
     view.update({name: answers[name] for name in ("rating", "trouble_again", "staff_kind")
                  if answers.get(name) is not None})
     return view
+
+
+def _reply_words(reply: SurveyReply) -> str:
+    """The customer's own words in a reply: its comment, or the text of an e-mail /
+    SMS (keys and form answers have none)."""
+    answers = dict(reply.answers or {})
+    if "comment" in answers:
+        return str(answers.get("comment") or "")
+    return reply.raw if reply.channel in ("email", "sms") else ""
 
 
 def _mail_domain(address: str) -> str:
@@ -659,4 +725,4 @@ def _comment_of(raw: str) -> str:
 
 
 __all__ = ["SurveyService", "ReplyResult", "UnknownSurvey", "TokenError", "dial_number", "SURVEY_CALL",
-           "SURVEY_REPLY", "SURVEY_DISSATISFIED"]
+           "SURVEY_REPLY", "SURVEY_DISSATISFIED", "SURVEY_FOLLOW_UP", "NOTICE_DISSATISFIED"]
