@@ -8,11 +8,10 @@ import smtplib
 import pytest
 from sqlalchemy import select
 
-from cti.intake.smtp import SmtpListener
 from db.models import Ticket, TicketMessage
 from support.browser_fixtures import browser  # noqa: F401 - pytest fixture
-from support.desktop import PageProblems, browser_login, new_page, running_server, wait_websocket
-from support.intake import make_intake_stack
+from support.desktop import PageProblems, browser_login, new_page, wait_websocket
+from support.intake import served_intake_stack
 from test_intake import make_mail
 
 pytestmark = pytest.mark.browser
@@ -23,14 +22,8 @@ XSS = '<img src=x onerror="window.__xss=1">'
 
 @pytest.fixture
 def intake_stack(tmp_path):
-    stack, intake = make_intake_stack(tmp_path, csrf=True)
-    listener = SmtpListener(intake, "127.0.0.1", 0, CENTRE)
-    listener.start()
-    with running_server(stack.app) as server:
-        yield stack, intake, listener, server
-    listener.stop()
-    intake.close()
-    stack.close()
+    with served_intake_stack(tmp_path, CENTRE) as served:
+        yield served
 
 
 def test_email_pops_on_the_desktop_and_a_reply_threads(intake_stack, browser):

@@ -8,11 +8,10 @@ import smtplib
 import pytest
 from sqlalchemy import select
 
-from cti.intake.smtp import SmtpListener
 from db.models import Ticket
 from support.browser_fixtures import browser  # noqa: F401 - pytest fixture
-from support.desktop import PageProblems, browser_login, new_page, running_server
-from support.intake import make_intake_stack
+from support.desktop import PageProblems, browser_login, new_page
+from support.intake import served_intake_stack
 from test_ticket_thread import mail
 
 pytestmark = pytest.mark.browser
@@ -23,14 +22,8 @@ XSS = '<img src=x onerror="window.__xss=1">'
 
 @pytest.fixture
 def intake_stack(tmp_path):
-    stack, intake = make_intake_stack(tmp_path, csrf=True)
-    listener = SmtpListener(intake, "127.0.0.1", 0, CENTRE)
-    listener.start()
-    with running_server(stack.app) as server:
-        yield stack, listener, server
-    listener.stop()
-    intake.close()
-    stack.close()
+    with served_intake_stack(tmp_path, CENTRE) as served:
+        yield served
 
 
 def send(listener, raw: bytes) -> None:
@@ -41,7 +34,7 @@ def send(listener, raw: bytes) -> None:
 def test_an_e_mail_ticket_shows_its_thread_and_the_attachment_downloads(intake_stack, browser, tmp_path):
     from playwright.sync_api import expect
 
-    stack, listener, server = intake_stack
+    stack, _intake, listener, server = intake_stack
     send(listener, mail(subject=f"Printer {XSS}", body=f"It jams.\n{XSS}", msgid="<root@example.com>"))
     send(listener, mail(subject="Re: Printer", body="Still broken, log attached.", msgid="<reply@example.com>",
                         in_reply_to="<root@example.com>",
