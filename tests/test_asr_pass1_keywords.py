@@ -108,3 +108,17 @@ def test_a_bad_pass1_value_fails_every_call_with_the_reason():
     assert "pass1" in a.warm_up()
     result = a.analyze(b"\1\0" * 8000)
     assert result.status == "failed" and "pass1" in result.reason
+
+
+def test_the_mode_comes_from_the_configuration_file_and_environment(tmp_path):
+    from cti.config import ConfigError, load
+
+    toml = tmp_path / "happycall.toml"
+    toml.write_text('[asr]\npass1 = "keywords"\nwindow_pad_s = 0.75\n', encoding="utf-8")
+    spotter = Analyzer.from_config(load(toml, environ={})["asr"]).spotter
+    assert (spotter.config.pass1, spotter.config.window_pad_s) == ("keywords", 0.75)
+    env = load(None, environ={"HAPPYCALL_ASR_PASS1": "keywords"})["asr"]
+    assert Analyzer.from_config(env).spotter.config.pass1 == "keywords"
+    assert Analyzer.from_config(load(None, environ={})["asr"]).spotter.config.pass1 == "fillers"
+    with pytest.raises(ConfigError):
+        load(None, environ={"HAPPYCALL_ASR_WINDOW_PAD_S": "wide"})
