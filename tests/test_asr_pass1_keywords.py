@@ -122,3 +122,12 @@ def test_the_mode_comes_from_the_configuration_file_and_environment(tmp_path):
     assert Analyzer.from_config(load(None, environ={})["asr"]).spotter.config.pass1 == "fillers"
     with pytest.raises(ConfigError):
         load(None, environ={"HAPPYCALL_ASR_WINDOW_PAD_S": "wide"})
+
+
+def test_windows_keep_utterance_times_when_the_silence_before_speech_is_skipped(fillers, keywords):
+    pcm, rate = read_wav(str(DATA / "k26b.wav"))
+    lead = quiet_line(2.5, rate, seed=7)            # not decoded, except the last preroll_ms
+    current, windowed = fillers.analyze(lead + pcm, rate), keywords.analyze(lead + pcm, rate)
+    assert current.hits and hits(windowed) == hits(current)
+    assert all(h.start > 2.5 for h in windowed.hits)
+    assert windowed.timings["window_audio_s"] < windowed.duration_s - 2.0
