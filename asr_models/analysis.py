@@ -33,7 +33,7 @@ from typing import Any, Sequence
 from asr_models.lexicon import Lexicon, load_lexicon
 from asr_models.models import ModelNotFound, ModelStore, find_model
 from asr_models.recognizer import CHUNK_MS, NON_WORD, EndpointDetector, Result, StreamRecognizer, Word
-from asr_models.spotting import KeywordHit, Spotter, SpotterConfig
+from asr_models.spotting import KeywordHit, Spotter, SpotterConfig, WindowedPass1
 from asr_models.voice import PitchTracker, VoiceBaseline, VoiceProfile, compare, voice_profile
 
 log = logging.getLogger(__name__)
@@ -51,11 +51,20 @@ DEFAULTS: dict[str, Any] = {
     "min_conf": 0.9,
     "confirm_fillers": 1000,
     "confirm_conf": 0.5,
+    # Pass 1: "fillers" = keywords + fillers on all the audio; "keywords" = keyword-only
+    # grammar on all the audio, fillers only on windows of window_pad_s around its
+    # keywords (docs/keyword-spotting.md).
+    "pass1": "fillers",
+    "window_pad_s": 1.0,
     # Silence before the caller starts speaking is not decoded (it costs the decoder
     # nearly as much as speech); this much audio before the first loud frame is.
     # Negative: decode everything.
     "preroll_ms": 500,
 }
+
+
+#: The DEFAULTS keys that are spotter settings (asr_models.spotting.SpotterConfig).
+SPOTTER_KEYS = ("fillers", "min_conf", "confirm_fillers", "confirm_conf", "pass1", "window_pad_s")
 
 
 @dataclass(frozen=True)
@@ -101,8 +110,11 @@ class Analyzer:
         self.store = model_store
         self.lexicon = lexicon or load_lexicon(self.settings["language"], self.settings["lexicon_path"] or None)
         self.unavailable_reason = unavailable_reason
-        spot_cfg = SpotterConfig.from_dict({k: self.settings[k] for k in
-                                            ("fillers", "min_conf", "confirm_fillers", "confirm_conf")})
+        try:
+            spot_cfg = SpotterConfig.from_dict({k: self.settings[k] for k in SPOTTER_KEYS})
+        except (TypeError, ValueError) as exc:      # a bad [asr] value: every call says why
+            self.unavailable_reason, model_store = f"configuration: {exc}", None
+            self.store = None
         self.spotter = Spotter(model_store, self.lexicon, spot_cfg) if model_store is not None else None
 
     @classmethod
@@ -184,7 +196,7 @@ class AnalysisSession:
             return
         try:
             start = time.process_time()
-            self._keyword = analyzer.spotter.recognizer(self.sample_rate)
+            self._keyword = analyzer.spotter.pass1(self.sample_rate)
             if analyzer.settings["transcript"]:
                 self._free = StreamRecognizer(analyzer.store.get(), self.sample_rate)
             self._cpu += time.process_time() - start
@@ -284,11 +296,15 @@ class AnalysisSession:
             self._fed = len(pcm)
         assert self._keyword is not None
         pass1 = self._keyword.finish()
+        windows = self._keyword.windows if isinstance(self._keyword, WindowedPass1) else None
         transcript: Result | None = self._free.finish() if self._free is not None else None
         decode_s = self._cpu + time.process_time() - start
         start = time.process_time()
-        spot = a.spotter.decide(pcm, self.sample_rate, pass1, transcript)
+        spot = a.spotter.decide(pcm, self.sample_rate, pass1, transcript, windows)
         timings.update(decode_s=round(decode_s, 3), confirm_s=round(time.process_time() - start, 3))
+        if windows is not None:   # part of decode_s: the filler decodes of the keyword windows
+            timings.update(windows_s=round(self._keyword.window_cpu_s, 3),
+                           window_audio_s=round(self._keyword.window_audio_s, 3))
         words = [w for w in (transcript.words if transcript else pass1.words) if not NON_WORD.match(w.word)]
         text = transcript.text if transcript else ""
         suggestions = self._suggest(spot.hits, flags)

@@ -88,6 +88,12 @@ class StreamRecognizer:
     def seconds_fed(self) -> float:
         return self.bytes_fed / 2 / self.sample_rate
 
+    @property
+    def final_words(self) -> tuple[Word, ...]:
+        """Words of the segments Vosk has already closed (at its own end points,
+        pauses in the speech); they do not change any more."""
+        return tuple(self._words)
+
     def start_at(self, seconds: float) -> None:
         """The audio about to be fed starts ``seconds`` into the utterance (the
         part before it was silence nobody decoded): word times stay utterance times."""

@@ -26,6 +26,15 @@ keyword within ``transcript_slack_s``.
 Only confirmed hits are reported (``SpotResult.hits``); the unconfirmed
 candidates stay in ``SpotResult.candidates`` for diagnostics.
 
+``pass1 = "keywords"`` (:class:`WindowedPass1`) is a cheaper pass 1: the streaming
+recogniser has the keyword forms only (no fillers), so it is fast but hears keywords
+nearly everywhere; every keyword it outputs, at any confidence, only marks a
+*window* (``window_pad_s`` each side, overlapping windows merged), and each window is
+decoded with the pass-1 filler grammar as soon as the audio after it has arrived.
+The candidates are then those of the windows' filler decodes, with the same
+thresholds and the same pass 2.  Fillers decode only the windows' share of the
+audio; measured figures in docs/keyword-spotting.md.
+
 Keyword phrases come from the lexicon as stems; the grammar needs model words, so
 each stem becomes its vocabulary forms: the stem itself and stem + a common
 particle/ending when the vocabulary has that word ("고장", "고장난", "고장났";
@@ -36,13 +45,15 @@ in the vocabulary cannot be spotted in audio; ``SpotPlan.unspottable`` lists the
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Sequence
 
 from asr_models.lexicon import Keyword, Lexicon, match_text
-from asr_models.recognizer import NON_WORD, Result, StreamRecognizer, Word, decode_pcm
+from asr_models.recognizer import NON_WORD, Result, StreamRecognizer, Word, chunks, decode_pcm
 from asr_models.vocabulary import Vocabulary
 
 #: Particles and endings tried after a Korean stem to find its forms in the vocabulary.
@@ -50,6 +61,7 @@ KO_SUFFIXES = ("이", "가", "은", "는", "을", "를", "에", "도", "만", "�
                "한", "할", "했", "해", "하", "합", "겨", "기", "고", "서", "지", "어", "아", "었", "았", "게",
                "면", "니", "해서", "해요", "했어", "하게", "하다", "합니다", "서요", "어요", "아요")
 EN_SUFFIXES = ("s", "es", "ed", "d", "ing")
+PASS1_MODES = ("fillers", "keywords")
 MASK = "ㅡ"          # stands for a filler word when matching keyword words in a grammar result
 
 _HANGUL_WORD = re.compile(r"^[가-힣]+$")
@@ -88,6 +100,14 @@ class SpotterConfig:
     use_transcript: bool = True
     transcript_slack_s: float = 0.5
     max_forms: int = 6
+    pass1: str = "fillers"        # "fillers" | "keywords" (keyword-only pass 1 + windows, see WindowedPass1)
+    window_pad_s: float = 1.0     # pass1="keywords": audio each side of a keyword decoded with the fillers
+
+    def __post_init__(self):
+        if self.pass1 not in PASS1_MODES:
+            raise ValueError(f"asr.pass1 must be one of {', '.join(PASS1_MODES)}, not {self.pass1!r}")
+        if self.window_pad_s < 0:
+            raise ValueError(f"asr.window_pad_s must be >= 0, not {self.window_pad_s!r}")
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "SpotterConfig":
@@ -108,6 +128,7 @@ class SpotPlan:
     cohorts: dict[str, list[str]]               # phrase -> confusable vocabulary words
     unspottable: list[str]
     keywords: dict[str, list[Keyword]] = field(default_factory=dict)
+    keyword_grammar: list[str] = field(default_factory=list)   # pass1="keywords": keyword forms (+ <UNK>)
 
     def confirm_grammar(self, phrase: str, fillers: int, with_cohort: bool = True) -> list[str]:
         near = set(self.cohorts.get(phrase, ())) if with_cohort else set()
@@ -238,10 +259,12 @@ def build_plan(lexicon: Lexicon, vocab: Vocabulary, config: SpotterConfig) -> Sp
                 cache[w] = cohort(w, vocab, set(form_words), config.cohort_size, known)
             near.extend(cache[w])
         cohorts[phrase] = sorted(set(near))[: config.cohort_size * 2]
-    grammar = sorted({p for fs in forms.values() for p in fs}) + fillers[:config.fillers]
+    keyword_grammar = sorted({p for fs in forms.values() for p in fs})
+    grammar = keyword_grammar + fillers[:config.fillers]
     if config.use_unk and "<UNK>" in vocab:
         grammar.append("<UNK>")
-    return SpotPlan(grammar, forms, form_words, fillers, cohorts, sorted(unspottable), keywords)
+        keyword_grammar = keyword_grammar + ["<UNK>"]
+    return SpotPlan(grammar, forms, form_words, fillers, cohorts, sorted(unspottable), keywords, keyword_grammar)
 
 
 # ------------------------------------------------------------ words -> hits
@@ -297,9 +320,136 @@ def candidates_from_pass1(result: Result, lexicon: Lexicon, plan: SpotPlan, conf
     return out
 
 
+# ------------------------------------------------- pass1="keywords": windows
+
+@dataclass(frozen=True)
+class Window:
+    """A stretch of the utterance decoded with the filler grammar; ``result`` has
+    utterance times."""
+    start: float
+    end: float
+    result: Result
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+def keyword_spans(result: Result, lexicon: Lexicon, plan: SpotPlan) -> list[tuple[float, float]]:
+    """Where the keyword-only recogniser output a keyword, at any confidence."""
+    return [(h.start, h.end) for h in hits_from_words(result.words, lexicon, plan.form_words)]
+
+
+def merge_windows(spans: Iterable[tuple[float, float]], pad: float, lo: float, hi: float) -> list[tuple[float, float]]:
+    """Spans widened by ``pad`` each side, clipped to [lo, hi], overlapping or touching
+    ones merged; sorted.  Empty windows are dropped."""
+    merged: list[list[float]] = []
+    for a, b in sorted((max(lo, a - pad), min(hi, b + pad)) for a, b in spans):
+        if b <= a:
+            continue
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return [(a, b) for a, b in merged]
+
+
+def subtract_done(windows: Sequence[tuple[float, float]], done_until: float) -> list[tuple[float, float]]:
+    """The parts of ``windows`` after ``done_until`` (audio already decoded is not decoded twice)."""
+    return [(max(a, done_until), b) for a, b in windows if b > done_until]
+
+
+def candidates_from_windows(windows: Sequence[Window], lexicon: Lexicon, plan: SpotPlan,
+                            config: SpotterConfig) -> list[KeywordHit]:
+    """Pass-1 candidates of each window's filler decode (per window, so that no
+    keyword is made of words from two windows)."""
+    return [c for w in windows for c in candidates_from_pass1(w.result, lexicon, plan, config)]
+
+
 def confirmed_by_transcript(candidate: KeywordHit, transcript_hits: Sequence[KeywordHit], slack: float) -> bool:
     return any(t.keyword == candidate.keyword and t.start - slack <= candidate.end and candidate.start <= t.end + slack
                for t in transcript_hits)
+
+
+class WindowedPass1:
+    """Pass 1 with ``pass1 = "keywords"``, for one utterance, fed like a
+    :class:`StreamRecognizer` (``start_at``, ``accept``, ``finish``).
+
+    The keyword-only recogniser runs on all the audio.  Whenever Vosk closes a
+    segment (a pause) its keywords mark windows; a window is decoded with the filler
+    grammar as soon as the audio up to its end has arrived, so at the end of speech
+    only the last windows are left.  Audio already decoded is never decoded again: a
+    later window overlapping a decoded one starts where that one ended.  Everything
+    depends on the audio only (it arrives in 20 ms pieces), so a live call and an
+    offline decode give the same windows."""
+
+    def __init__(self, spotter: "Spotter", sample_rate: int = 8000):
+        self.plan = spotter.plan
+        self.lexicon = spotter.lexicon
+        self.pad = spotter.config.window_pad_s
+        self.sample_rate = int(sample_rate)
+        self._model = spotter.store.get()
+        self.keyword_rec = StreamRecognizer(self._model, self.sample_rate, self.plan.keyword_grammar)
+        self._audio = bytearray()
+        self._offset = 0.0
+        self._done_until = 0.0
+        self._seen = 0                                   # closed words already looked at
+        self._pending: list[tuple[float, float]] = []
+        self.windows: list[Window] = []
+        self.window_cpu_s = 0.0                          # thread CPU of the filler decodes
+
+    @property
+    def seconds_until(self) -> float:
+        """Utterance time up to which audio has arrived."""
+        return self._offset + len(self._audio) / 2 / self.sample_rate
+
+    @property
+    def window_audio_s(self) -> float:
+        return sum(w.duration for w in self.windows)
+
+    def start_at(self, seconds: float) -> None:
+        self.keyword_rec.start_at(seconds)
+        self._offset = self._done_until = float(seconds)
+
+    def accept(self, pcm16le: bytes) -> None:
+        self._audio += pcm16le
+        self.keyword_rec.accept(pcm16le)
+        closed = self.keyword_rec.final_words
+        if len(closed) != self._seen:
+            self._seen = len(closed)
+            self._mark(closed)
+        if self._pending:
+            self._decode_ready(self.seconds_until)
+
+    def finish(self) -> Result:
+        """The keyword-only result; ``windows`` then holds every window's filler decode."""
+        result = self.keyword_rec.finish()
+        self._mark(result.words)
+        self._decode_ready(math.inf)
+        return result
+
+    def _mark(self, words: Sequence[Word]) -> None:
+        spans = keyword_spans(Result.from_words(words), self.lexicon, self.plan)
+        self._pending = subtract_done(merge_windows(spans, self.pad, self._offset, math.inf), self._done_until)
+
+    def _decode_ready(self, until: float) -> None:
+        while self._pending and self._pending[0][1] <= until:
+            a, b = self._pending.pop(0)
+            b = min(b, self.seconds_until)
+            if b > a:
+                self._decode(a, b)
+            self._done_until = max(self._done_until, b)
+
+    def _decode(self, a: float, b: float) -> None:
+        started = time.thread_time()
+        i = int(round((a - self._offset) * self.sample_rate)) * 2
+        j = int(round((b - self._offset) * self.sample_rate)) * 2
+        rec = StreamRecognizer(self._model, self.sample_rate, self.plan.grammar)
+        rec.start_at(self._offset + i / 2 / self.sample_rate)
+        for piece in chunks(bytes(self._audio[i:j]), self.sample_rate):
+            rec.accept(piece)
+        self.windows.append(Window(a, b, rec.finish()))
+        self.window_cpu_s += time.thread_time() - started
 
 
 # ------------------------------------------------------------------- spotter
@@ -308,7 +458,7 @@ def confirmed_by_transcript(candidate: KeywordHit, transcript_hits: Sequence[Key
 class SpotResult:
     hits: list[KeywordHit]              # confirmed: what may be shown
     candidates: list[KeywordHit]        # pass 1 above thresholds, confirmed or not
-    pass1: Result
+    pass1: Result                       # with pass1="keywords": the keyword-only result
 
 
 class Spotter:
@@ -342,12 +492,20 @@ class Spotter:
         other = Spotter(self.store, self.lexicon, replace(self.config, **changes), self._vocab)
         if self._plan is not None and set(changes) <= {"min_conf", "min_syllable_s", "confirm", "confirm_conf",
                                                       "pad_s", "use_transcript", "transcript_slack_s",
-                                                      "confirm_cohort", "confirm_fillers"}:
+                                                      "confirm_cohort", "confirm_fillers", "pass1",
+                                                      "window_pad_s"}:
             other._plan = self._plan
         return other
 
     def recognizer(self, sample_rate: int = 8000) -> StreamRecognizer:
+        """The pass-1 recogniser of ``pass1 = "fillers"`` (keywords + fillers)."""
         return StreamRecognizer(self.store.get(), sample_rate, self.plan.grammar)
+
+    def pass1(self, sample_rate: int = 8000) -> "StreamRecognizer | WindowedPass1":
+        """Pass 1 for one utterance as configured (``start_at``/``accept``/``finish``)."""
+        if self.config.pass1 == "keywords":
+            return WindowedPass1(self, sample_rate)
+        return self.recognizer(sample_rate)
 
     def confirm(self, pcm16le: bytes, sample_rate: int, candidate: KeywordHit) -> bool:
         """Pass 2: re-decode the audio around ``candidate`` against its cohort."""
@@ -364,10 +522,14 @@ class Spotter:
                    for h in hits_from_words(result.words, self.lexicon, allowed))
 
     def decide(self, pcm16le: bytes, sample_rate: int, pass1: Result,
-               transcript: Result | None = None) -> SpotResult:
-        """Candidates of ``pass1`` and which of them are confirmed."""
+               transcript: Result | None = None, windows: Sequence[Window] | None = None) -> SpotResult:
+        """Candidates of ``pass1`` (or, with ``pass1 = "keywords"``, of its ``windows``'
+        filler decodes) and which of them are confirmed."""
         cfg = self.config
-        candidates = candidates_from_pass1(pass1, self.lexicon, self.plan, cfg)
+        if windows is None:
+            candidates = candidates_from_pass1(pass1, self.lexicon, self.plan, cfg)
+        else:
+            candidates = candidates_from_windows(windows, self.lexicon, self.plan, cfg)
         transcript_hits = hits_from_words(transcript.words, self.lexicon, source="transcript") if transcript else []
         decided = []
         for c in candidates:
@@ -381,8 +543,9 @@ class Spotter:
 
     def spot(self, pcm16le: bytes, sample_rate: int = 8000, transcript: Result | None = None) -> SpotResult:
         """Both passes over a whole utterance (offline form of a session)."""
-        rec = self.recognizer(sample_rate)
-        from asr_models.recognizer import chunks
+        rec = self.pass1(sample_rate)
         for chunk in chunks(pcm16le, sample_rate):
             rec.accept(chunk)
-        return self.decide(pcm16le, sample_rate, rec.finish(), transcript)
+        pass1 = rec.finish()
+        windows = rec.windows if isinstance(rec, WindowedPass1) else None
+        return self.decide(pcm16le, sample_rate, pass1, transcript, windows)

@@ -9,6 +9,14 @@ model; English files are skipped unless an English model is configured with
 * ``free``     free decoding (full language model) + the text matcher on the transcript
 * ``fillers``  pass 1 of the spotter alone: keywords + filler words, thresholds
 * ``spotter``  the method (pass 1 + confirmation, asr_models.spotting defaults)
+* ``windows``  ``pass1 = "keywords"`` before pass 2: the keyword-only grammar on all
+               the audio, the filler grammar on windows around its keywords
+* ``spotter (pass1 = keywords)``  the same + confirmation
+
+and the CPU cost of the two pass-1 modes (thread CPU on the same files, the modes
+run interleaved ``--repeat`` times, medians: the machine is shared and noisy), the
+share of the audio the windows cover, and the window work left for the end of
+speech (what delays the suggestion),
 
 and, with ``--sweep``, pass 1 with other filler counts / thresholds on the dev split.
 
@@ -32,6 +40,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -42,8 +51,8 @@ sys.path.insert(0, str(ROOT))
 from asr_models.lexicon import load_lexicon  # noqa: E402
 from asr_models.models import ModelStore, find_model  # noqa: E402
 from asr_models.recognizer import StreamRecognizer, chunks, decode_pcm, read_wav  # noqa: E402
-from asr_models.spotting import (Spotter, SpotterConfig, build_plan, candidates_from_pass1,  # noqa: E402
-                                 hits_from_words)
+from asr_models.spotting import (Spotter, SpotterConfig, WindowedPass1, build_plan,  # noqa: E402
+                                 candidates_from_pass1, candidates_from_windows, hits_from_words)
 from asr_models.vocabulary import read_vocabulary  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "asr"
@@ -109,6 +118,8 @@ def main() -> None:
     ap.add_argument("--split", default="all", choices=["all", "dev", "test"])
     ap.add_argument("--sweep", action="store_true", help="also try other pass-1 settings on the dev split")
     ap.add_argument("--no-write", action="store_true", help="do not update docs/performance.md")
+    ap.add_argument("--repeat", type=int, default=5,
+                    help="interleaved runs of each pass-1 mode for the CPU figures (median)")
     args = ap.parse_args()
 
     labels = json.loads((DATA / "labels.json").read_text(encoding="utf-8"))
@@ -127,6 +138,7 @@ def main() -> None:
     plan_s = time.perf_counter() - t0
     spotter = Spotter(store, lexicon, config, vocab)
     spotter._plan = plan
+    windowed = spotter.with_config(pass1="keywords")
     bare_grammar = sorted({p for fs in plan.keyword_forms.values() for p in fs})
 
     audio = {f: read_wav(str(DATA / f)) for f in files}
@@ -147,11 +159,46 @@ def main() -> None:
             cpu += time.process_time() - start
         return results, cpu
 
+    def run_windowed(f):
+        """pass1="keywords" on one file, fed in 20 ms pieces like a call: (pass 1,
+        thread CPU, CPU of the window decodes, CPU spent in finish())."""
+        pcm, rate = audio[f]
+        start = time.thread_time()
+        p1 = WindowedPass1(windowed, rate)
+        for chunk in chunks(pcm, rate):
+            p1.accept(chunk)
+        before_finish = time.thread_time()
+        p1.finish()
+        end = time.thread_time()
+        return p1, end - start, p1.window_cpu_s, end - before_finish
+
     bare, bare_cpu = timed_decode(bare_grammar)
     free, free_cpu = timed_decode(None)
+    # CPU of the two pass-1 modes: interleaved runs over the same files, thread CPU, medians.
+    fillers_runs, keywords_runs, window_runs = [], [], []
+    for _ in range(max(1, args.repeat)):
+        cpu = 0.0
+        for f in files:
+            pcm, rate = audio[f]
+            start = time.thread_time()
+            decode_pcm(model, pcm, rate, plan.grammar)
+            cpu += time.thread_time() - start
+        fillers_runs.append(cpu)
+        runs = [run_windowed(f) for f in files]
+        keywords_runs.append(sum(r[1] for r in runs))
+        window_runs.append(sum(r[2] for r in runs))
     pass1, pass1_cpu = timed_decode(plan.grammar)
+    pass1_cpu = statistics.median(fillers_runs)
+    windowed_runs = {f: run_windowed(f) for f in files}
+    kw_cpu, win_cpu = statistics.median(keywords_runs), statistics.median(window_runs)
+    window_audio_s = sum(r[0].window_audio_s for r in windowed_runs.values())
+    n_windows = sum(len(r[0].windows) for r in windowed_runs.values())
+    finish_cpu = sorted(r[3] for r in windowed_runs.values())
 
-    scores: dict[str, Score] = {m: Score() for m in ("bare", "free", "fillers", "spotter")}
+    scores: dict[str, Score] = {m: Score() for m in ("bare", "free", "fillers", "spotter", "windows",
+                                                     "spotter (pass1 = keywords)")}
+    kw_confirm_cpu = 0.0
+    n_kw_candidates = 0
     confirm_cpu = 0.0
     n_candidates = 0
     per_file_spotter = {}
@@ -169,6 +216,14 @@ def main() -> None:
         n_candidates += len(result.candidates)
         scores["spotter"].add(truth[f], [(h.code, h.keyword) for h in result.hits])
         per_file_spotter[f] = result
+        p1 = windowed_runs[f][0]
+        scores["windows"].add(truth[f], [(h.code, h.keyword) for h in
+                                         candidates_from_windows(p1.windows, lexicon, plan, config)])
+        start = time.process_time()
+        kw_result = windowed.decide(pcm, rate, p1.keyword_rec.finish(), free[f], p1.windows)
+        kw_confirm_cpu += time.process_time() - start
+        n_kw_candidates += len(kw_result.candidates)
+        scores["spotter (pass1 = keywords)"].add(truth[f], [(h.code, h.keyword) for h in kw_result.hits])
 
     # memory per recogniser: RSS growth for 10 recognisers that each decoded one file
     sample_pcm, sample_rate = audio[files[0]]
@@ -196,7 +251,8 @@ def main() -> None:
         "| speed (x real time, 1 core) |")
     say("|---|---|---|---|---|---|---|---|---|")
     speeds = {"bare": audio_s / bare_cpu, "free": audio_s / free_cpu, "fillers": audio_s / pass1_cpu,
-              "spotter": audio_s / (pass1_cpu + confirm_cpu)}
+              "spotter": audio_s / (pass1_cpu + confirm_cpu), "windows": audio_s / kw_cpu,
+              "spotter (pass1 = keywords)": audio_s / (kw_cpu + kw_confirm_cpu)}
     notes = {"spotter": f" (+ free decoding for the transcript: {audio_s / free_cpu:.1f})"}
     for m, s in scores.items():
         tp, fp, fn = s.overall()
@@ -209,22 +265,47 @@ def main() -> None:
         f"Memory per recogniser after decoding one utterance: "
         + ", ".join(f"{k} {v:.1f} MB" for k, v in mem.items()) + " (the model itself is shared).")
     say()
-    say("Per code (spotter / bare grammar / free decoding), true-false-missed:")
+    n_runs = max(1, args.repeat)
+    say(f"Pass 1, the two modes (`asr.pass1`), thread CPU s per audio s on one core, median of {n_runs} "
+        f"interleaved runs over the same {len(files)} files fed in 20 ms pieces (min–max in brackets):")
     say()
-    say("| code | spotter | bare | free |")
-    say("|---|---|---|---|")
+    say("| pass 1 | CPU s per audio s | of which filler decodes of windows | audio decoded with fillers "
+        "| confirmation (pass 2) |")
+    say("|---|---|---|---|---|")
+    say(f"| fillers (keywords + {config.fillers} fillers on all audio) | {pass1_cpu / audio_s:.4f} "
+        f"({min(fillers_runs) / audio_s:.4f}–{max(fillers_runs) / audio_s:.4f}) | – | 100 % "
+        f"| {confirm_cpu / audio_s:.4f} |")
+    say(f"| keywords (keyword-only grammar; fillers on windows ±{windowed.config.window_pad_s:g} s) "
+        f"| {kw_cpu / audio_s:.4f} ({min(keywords_runs) / audio_s:.4f}–{max(keywords_runs) / audio_s:.4f}) "
+        f"| {win_cpu / audio_s:.4f} | {100 * window_audio_s / audio_s:.0f} % ({n_windows} windows) "
+        f"| {kw_confirm_cpu / audio_s:.4f} |")
+    say()
+    say(f"pass1 = keywords: {n_kw_candidates} candidates after the windows; the window work left when the "
+        f"utterance ends (CPU in finish(), per file) median {1000 * statistics.median(finish_cpu):.0f} ms, "
+        f"max {1000 * finish_cpu[-1]:.0f} ms.  Pass 1 = keywords costs "
+        f"{100 * (kw_cpu / pass1_cpu - 1):+.0f} % CPU against pass 1 = fillers.")
+    say()
+    say("Per code (spotter / spotter with pass1 = keywords / bare grammar / free decoding), true-false-missed:")
+    say()
+    say("| code | spotter | spotter (pass1 = keywords) | bare | free |")
+    say("|---|---|---|---|---|")
     per = {m: scores[m].per(lambda x: x[0]) for m in scores}
+    cols = ("spotter", "spotter (pass1 = keywords)", "bare", "free")
     for code in sorted(set().union(*[set(p) for p in per.values()])):
-        cells = [("%d-%d-%d" % tuple(per[m].get(code, [0, 0, 0]))) for m in ("spotter", "bare", "free")]
+        cells = [("%d-%d-%d" % tuple(per[m].get(code, [0, 0, 0]))) for m in cols]
         say(f"| {code} | " + " | ".join(cells) + " |")
     say()
-    say("Per keyword (spotter), true-false-missed, precision, recall:")
+    say("Per keyword, spotter with pass1 = fillers / pass1 = keywords: true-false-missed, precision, recall:")
     say()
-    say("| code | keyword | true | false | missed | precision | recall |")
-    say("|---|---|---|---|---|---|---|")
-    for (code, kw), (tp, fp, fn) in scores["spotter"].per(lambda x: x).items():
-        p, r = Score.pr(tp, fp, fn)
-        say(f"| {code} | {kw} | {tp} | {fp} | {fn} | {p} | {r} |")
+    say("| code | keyword | fillers | P | R | keywords | P | R |")
+    say("|---|---|---|---|---|---|---|---|")
+    per_kw = {m: scores[m].per(lambda x: x) for m in ("spotter", "spotter (pass1 = keywords)")}
+    for key in sorted(set(per_kw["spotter"]) | set(per_kw["spotter (pass1 = keywords)"])):
+        cells = []
+        for m in ("spotter", "spotter (pass1 = keywords)"):
+            tp, fp, fn = per_kw[m].get(key, [0, 0, 0])
+            cells += [f"{tp}-{fp}-{fn}", *Score.pr(tp, fp, fn)]
+        say(f"| {key[0]} | {key[1]} | " + " | ".join(cells) + " |")
 
     if args.sweep:
         dev = [f for f in files if labels[f]["split"] == "dev"] or files
@@ -268,6 +349,28 @@ def main() -> None:
                     cells.append(f"{tp}-{fp}")
                 what = f"keyword + {'cohort + ' if cohort_on else ''}{n_fill} fillers"
                 say(f"| {what} | " + " | ".join(cells) + " |")
+
+    if args.sweep:
+        say()
+        say(f"Sweep of pass1 = keywords, window padding (all {len(files)} files; pass 2 and transcript as "
+            "above): true-false hits, unconfirmed candidates, share of the audio decoded with fillers")
+        say()
+        say("| window ± | true-false | unconfirmed candidates | audio decoded with fillers |")
+        say("|---|---|---|---|")
+        for pad in (0.5, 0.75, 1.0, 1.5):
+            variant = spotter.with_config(pass1="keywords", window_pad_s=pad)
+            s, share, unconfirmed = Score(), 0.0, 0
+            for f in files:
+                pcm, rate = audio[f]
+                p1 = WindowedPass1(variant, rate)
+                for chunk in chunks(pcm, rate):
+                    p1.accept(chunk)
+                res = variant.decide(pcm, rate, p1.finish(), free[f], p1.windows)
+                s.add(truth[f], [(h.code, h.keyword) for h in res.hits])
+                share += p1.window_audio_s
+                unconfirmed += len(res.candidates) - len(res.hits)
+            tp, fp, _ = s.overall()
+            say(f"| {pad:g} s | {tp}-{fp} | {unconfirmed} | {100 * share / audio_s:.0f} % |")
 
     if not args.no_write:
         write_doc(out, args)

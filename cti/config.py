@@ -78,6 +78,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "transcript": True,
         "voice": True,                # pitch / loudness evidence
         "min_score": 0.6,             # suggestions scoring less are not shown
+        # Keyword spotting pass 1 (docs/keyword-spotting.md): "fillers" = keywords + 3000
+        # filler words on all the audio; "keywords" = keyword-only grammar on all the audio
+        # and the filler grammar only on windows of window_pad_s around its keywords
+        # (measured 7–11 % cheaper on the evaluation set, same hits; not the default).
+        "pass1": "fillers",
+        "window_pad_s": 1.0,
         "lexicon_path": "",           # empty: asr_models/data/lexicon_<language>.json
     },
     "acd": {

@@ -5,8 +5,9 @@ import pytest
 
 from asr_models.lexicon import load_lexicon
 from asr_models.recognizer import Result, Word
-from asr_models.spotting import (MASK, SpotterConfig, build_plan, candidates_from_pass1, choose_fillers, cohort,
-                                 confirmed_by_transcript, hits_from_words, keyword_forms)
+from asr_models.spotting import (MASK, SpotterConfig, Window, build_plan, candidates_from_pass1,
+                                 candidates_from_windows, choose_fillers, cohort, confirmed_by_transcript,
+                                 hits_from_words, keyword_forms, keyword_spans, merge_windows, subtract_done)
 from asr_models.vocabulary import Vocabulary
 
 
@@ -104,3 +105,67 @@ def test_plan(ko):
     assert "고정" in plan.confirm_grammar("고장", 3, with_cohort=True)
     assert "고정" not in plan.confirm_grammar("고장", 3, with_cohort=False)
     assert MASK not in plan.grammar
+
+
+# ------------------------------------------------ pass1 = "keywords": windows
+
+def test_windows_are_padded_clipped_and_merged():
+    spans = [(2.0, 2.4), (0.1, 0.5), (2.6, 3.0), (6.0, 6.5)]
+    # padded by 1 s: (0, 1.5) clipped at the start, overlapping (1.0, 3.4) and (1.6, 4.0): one window
+    assert merge_windows(spans, 1.0, 0.0, 7.0) == [(0.0, 4.0), (5.0, 7.0)]
+    small = merge_windows(spans, 0.05, 0.0, 7.0)            # apart when barely padded
+    assert small == [pytest.approx(w) for w in [(0.05, 0.55), (1.95, 2.45), (2.55, 3.05), (5.95, 6.55)]]
+    assert merge_windows([], 1.0, 0.0, 7.0) == []
+    assert merge_windows([(8.0, 9.0)], 0.5, 0.0, 7.0) == []              # after the end: nothing to decode
+    assert merge_windows([(3.0, 3.25)], 0.5, 3.0, 10.0) == [(3.0, 3.75)]  # lo: where decoding started
+
+
+def test_touching_windows_merge():
+    assert merge_windows([(1.0, 2.0), (3.0, 4.0)], 0.5, 0.0, 9.0) == [(0.5, 4.5)]
+
+
+def test_audio_already_decoded_is_not_decoded_again():
+    windows = [(0.0, 2.0), (3.0, 5.0), (6.0, 8.0)]
+    assert subtract_done(windows, 0.0) == windows
+    assert subtract_done(windows, 4.0) == [(4.0, 5.0), (6.0, 8.0)]
+    assert subtract_done(windows, 5.0) == [(6.0, 8.0)]
+    assert subtract_done(windows, 9.0) == []
+
+
+def test_keyword_spans_take_keywords_at_any_confidence(ko):
+    result = Result.from_words(words(("노인", 0.8, 1.5, 0.3), ("어려", 1.6, 1.9, 1.0), ("언론", 2.0, 2.4, 1.0)))
+    # 어려 alone is no lexicon phrase (연결이 어려 is): it marks no window
+    assert keyword_spans(result, ko, _Plan({"노인", "어려", "언론"})) == [(0.8, 1.5), (2.0, 2.4)]
+
+
+def test_candidates_come_from_each_window_alone(ko):
+    plan = _Plan({"또", "고장났"})
+    cfg = SpotterConfig(min_conf=0.9)
+    # 또 ends one window, 고장났 starts the next: together they would be 또 고장 (N02)
+    first = Window(0.0, 1.0, Result.from_words(words(("또", 0.7, 0.95, 1.0))))
+    second = Window(1.0, 2.0, Result.from_words(words(("고장났", 1.0, 1.5, 1.0))))
+    got = candidates_from_windows([first, second], ko, plan, cfg)
+    assert [h.keyword for h in got] == ["고장"]
+    joined = Window(0.0, 2.0, Result.from_words(first.result.words + second.result.words))
+    assert [h.keyword for h in candidates_from_windows([joined], ko, plan, cfg)] == ["또 고장"]
+
+
+def test_window_candidates_keep_the_pass1_thresholds(ko):
+    plan = _Plan({"수리비", "노인"})
+    w = Window(0.0, 3.0, Result.from_words(words(("수리비", 0.2, 0.8, 0.95), ("노인", 1.0, 1.5, 0.6))))
+    assert [h.keyword for h in candidates_from_windows([w], ko, plan, SpotterConfig())] == ["수리비"]
+
+
+def test_pass1_mode_and_pad_are_checked():
+    assert SpotterConfig.from_dict({"pass1": "keywords"}).pass1 == "keywords"
+    with pytest.raises(ValueError, match="pass1"):
+        SpotterConfig(pass1="keyword")
+    with pytest.raises(ValueError, match="window_pad_s"):
+        SpotterConfig(window_pad_s=-1)
+
+
+def test_plan_has_a_keyword_only_grammar(ko):
+    plan = build_plan(ko, small_vocab(), SpotterConfig(fillers=3, confirm_fillers=3))
+    assert "또 고장났" in plan.keyword_grammar and "<UNK>" in plan.keyword_grammar
+    assert not set(plan.fillers) & set(plan.keyword_grammar)
+    assert set(plan.keyword_grammar) < set(plan.grammar)
