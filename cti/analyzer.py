@@ -39,27 +39,18 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (Float, Integer, String, and_, case, cast, func, literal_column, not_, or_, select,
-                        text)
+from sqlalchemy import BigInteger, Integer, String, and_, case, cast, func, literal_column, select, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
-from db.models import CallRecord, Queue, SupportGroup, Survey, Ticket, TicketAssignment, TicketEvent, User
+from db import ticket_summary
+from db.models import CallRecord, Queue, SupportGroup, Survey, Ticket, TicketAssignment, User
 from db.session import make_engine, make_session_factory
 
 MAX_DAYS = 400                 # longest period one request may ask for
-REPEAT_WINDOW_DAYS = 7         # a new ticket from the same customer this soon: not solved at first contact
 CHANNELS = ("phone", "email", "web", "onestop")
 RATINGS = (1, 2, 3, 4, 5)
-# History events that mean the ticket was not settled at the first contact: moved to
-# another queue, the caller hung up and had to be called back, or (issue 5 lifecycle)
-# escalated / assigned / transferred to someone else.
-NOT_FIRST_CONTACT_EVENTS = ("moved", "abandoned", "callback", "callback_reached", "escalated", "reassigned",
-                            "assigned", "transferred")
-# Events whose user handled the ticket: someone other than the ticket's agent here
-# means the first agent did not finish it.
-HANDLER_EVENTS = ("answered", "resolved")
 # Handling time buckets: (key, upper bound in seconds, inclusive); the last has no bound.
 HANDLING_BUCKETS: tuple[tuple[str, Optional[int]], ...] = (
     ("le_15m", 15 * 60), ("le_1h", 3600), ("le_3h", 3 * 3600), ("le_8h", 8 * 3600), ("le_24h", 24 * 3600),
@@ -158,20 +149,12 @@ class Sql:
 
     def seconds_between(self, earlier, later) -> ColumnElement:
         """Whole seconds from ``earlier`` to ``later``, rounded half away from zero
-        (float-typed for averages).  Both sides work in exact microseconds so an
-        edge case (a wait of exactly 20.5 s, or 20.4999 s) lands the same way."""
-        if self.dialect == "sqlite":
-            raw = (_sqlite_epoch_us(later) - _sqlite_epoch_us(earlier)) / 1000000.0
-        else:
-            raw = func.extract("epoch", later - earlier)       # numeric, exact to the microsecond
-        return cast(func.round(raw), Float)
+        (float-typed; ``db.ticket_summary.seconds_between``: the definition of the
+        stored durations ``handling_s``, ``wait_s``, ``talk_s``)."""
+        return ticket_summary.seconds_between(self.dialect, earlier, later)
 
     def plus_days(self, column, days: int) -> ColumnElement:
-        if self.dialect == "sqlite":
-            # SQLAlchemy stores SQLite datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff'; strftime's %f
-            # gives milliseconds, so pad to the same text for the comparison.
-            return func.strftime("%Y-%m-%d %H:%M:%f", column, f"+{int(days)} days").concat("000")
-        return column + literal_column(f"INTERVAL '{int(days)} days'")
+        return ticket_summary.plus_days(self.dialect, column, days)
 
     def local_hour(self, column, spans: Sequence[Span]) -> ColumnElement:
         """The hour of day (0-23) of ``column`` in the floor's zone."""
@@ -188,14 +171,6 @@ class Sql:
             return func.date(column, cast(offset, String).concat(" seconds"))
         shifted = column + literal_column("INTERVAL '1 second'") * offset
         return func.to_char(shifted, "YYYY-MM-DD")
-
-
-def _sqlite_epoch_us(column) -> ColumnElement:
-    # SQLAlchemy stores 'YYYY-MM-DD HH:MM:SS.ffffff'.  julianday() would keep only
-    # milliseconds, as a float; whole seconds from strftime('%s') plus the
-    # microsecond digits are exact integers.
-    seconds = cast(func.strftime("%s", func.substr(column, 1, 19)), Integer)
-    return seconds * 1000000 + cast(func.substr(column, 21, 6), Integer)
 
 
 def _offset_expression(column, spans: Sequence[Span]) -> ColumnElement:
@@ -253,27 +228,17 @@ def _sql(s: Session) -> Sql:
 def first_call_resolution(s: Session, period: Period, scope: Scope) -> Report:
     """Resolved tickets created in the period, per queue, and how many of them
     were resolved at the first contact: (1) no history event in
-    NOT_FIRST_CONTACT_EVENTS (moved, abandoned and called back, escalated,
-    assigned, transferred); (2) nobody but the ticket's agent answered or
-    resolved it; (3) no other ticket from the same (identified) customer was
-    created within REPEAT_WINDOW_DAYS after it.  Rate = first-contact / resolved."""
-    sql = _sql(s)
-    other = aliased(Ticket)
-    # EXISTS (SELECT <an indexed column> ...), not SELECT *: SQLite then answers from
-    # the covering index without reading the rows.
-    passed_on = select(TicketEvent.ticket_id).where(
-        TicketEvent.ticket_id == Ticket.id,
-        or_(TicketEvent.kind.in_(NOT_FIRST_CONTACT_EVENTS),
-            and_(TicketEvent.kind.in_(HANDLER_EVENTS), TicketEvent.user_id.is_not(None),
-                 or_(Ticket.agent_id.is_(None), TicketEvent.user_id != Ticket.agent_id)))).exists()
-    came_back = select(other.id).where(
-        # created strictly later: never the ticket itself (so no id test, and the
-        # index on (customer_id, created_at) answers alone)
-        other.customer_id == Ticket.customer_id, other.created_at > Ticket.created_at,
-        other.created_at <= sql.plus_days(Ticket.created_at, REPEAT_WINDOW_DAYS)).exists()
-    first_contact = and_(not_(passed_on), or_(Ticket.customer_id.is_(None), not_(came_back)))
+    ``db.ticket_summary.NOT_FIRST_CONTACT_EVENTS`` (moved, abandoned and called
+    back, escalated, assigned, transferred); (2) nobody but the ticket's agent
+    answered or resolved it; (3) no other ticket from the same (identified)
+    customer was created within ``REPEAT_WINDOW_DAYS`` (7) after it.  Rate = first-contact / resolved.
+
+    The three conditions are ``tickets.first_contact``, kept by
+    db/ticket_summary.py whenever one of those facts changes (two index look-ups
+    per ticket here took 3.4 s for a year of tickets); the count is read from
+    the covering index ``ix_tickets_report``."""
     stmt = (select(Ticket.queue_id, func.count().label("resolved"),
-                   func.sum(case((first_contact, 1), else_=0)).label("first_contact"))
+                   func.sum(case((Ticket.first_contact.is_(True), 1), else_=0)).label("first_contact"))
             .where(*_tickets_where(period, scope), Ticket.resolved_at.is_not(None))
             .group_by(Ticket.queue_id))
     names = _queue_names(s)
@@ -348,16 +313,14 @@ def agents(s: Session, period: Period, scope: Scope) -> Report:
     this agent), resolved, still open, average handling time of the resolved
     ones (created -> resolved, s); calls answered (call records queued in the
     period and answered by the agent) and their average talk time (answered ->
-    ended, s)."""
-    sql = _sql(s)
-    handling = sql.seconds_between(Ticket.created_at, Ticket.resolved_at)
-    resolved = Ticket.resolved_at.is_not(None)
-    ticket_stmt = (select(Ticket.agent_id, func.count(), func.sum(case((resolved, 1), else_=0)),
-                          func.avg(case((resolved, handling))))
+    ended, s).  Durations are the stored whole seconds (``handling_s``,
+    ``talk_s``, db/ticket_summary.py); averages are their sums over their counts
+    (integers from SQL, so the same on both databases)."""
+    ticket_stmt = (select(Ticket.agent_id, func.count(), func.count(Ticket.resolved_at),
+                          func.sum(Ticket.handling_s), func.count(Ticket.handling_s))
                    .where(*_tickets_where(period, scope), Ticket.agent_id.is_not(None))
                    .group_by(Ticket.agent_id))
-    talk = sql.seconds_between(CallRecord.answered_at, CallRecord.ended_at)
-    call_stmt = (select(CallRecord.agent_id, func.count(), func.avg(case((CallRecord.ended_at.is_not(None), talk))))
+    call_stmt = (select(CallRecord.agent_id, func.count(), func.sum(CallRecord.talk_s), func.count(CallRecord.talk_s))
                  .where(_in_period(CallRecord.queued_at, period), CallRecord.answered_at.is_not(None),
                         CallRecord.agent_id.is_not(None), *_queue_filter(CallRecord.queue_id, scope))
                  .group_by(CallRecord.agent_id))
@@ -367,11 +330,12 @@ def agents(s: Session, period: Period, scope: Scope) -> Report:
         return per.setdefault(agent_id, {"taken": 0, "resolved": 0, "open": 0, "avg_handling_s": None,
                                          "calls_answered": 0, "avg_talk_s": None})
 
-    for agent_id, taken, done, avg in s.execute(ticket_stmt):
+    for agent_id, taken, done, handling, timed in s.execute(ticket_stmt):
         r = row(agent_id)
-        r.update(taken=taken, resolved=int(done or 0), open=taken - int(done or 0), avg_handling_s=_round(avg))
-    for agent_id, calls, avg in s.execute(call_stmt):
-        row(agent_id).update(calls_answered=calls, avg_talk_s=_round(avg))
+        r.update(taken=taken, resolved=int(done or 0), open=taken - int(done or 0),
+                 avg_handling_s=_mean(handling, timed))
+    for agent_id, calls, talk, timed in s.execute(call_stmt):
+        row(agent_id).update(calls_answered=calls, avg_talk_s=_mean(talk, timed))
     people = dict(s.execute(select(User.id, User.display_name).where(User.id.in_(list(per)))).all()) if per else {}
     rows = [{"agent": people.get(aid, str(aid)), **vals} for aid, vals in per.items()]
     rows.sort(key=lambda r: r["agent"])
@@ -381,22 +345,31 @@ def agents(s: Session, period: Period, scope: Scope) -> Report:
                    "calls_answered": sum(r["calls_answered"] for r in rows)})
 
 
+def _mean(total, count, digits: int = 1) -> Optional[float]:
+    """An average from an integer sum and count (exact on both databases)."""
+    return round(int(total) / int(count), digits) if count else None
+
+
 def handling_time(s: Session, period: Period, scope: Scope) -> Report:
     """Resolved tickets created in the period by handling time (created ->
-    resolved, whole seconds) in HANDLING_BUCKETS (upper bounds inclusive), with
-    count, average, longest and the median and 90th percentile (nearest rank:
-    the value at position ceil(p * n) in ascending order).
+    resolved, whole seconds: ``tickets.handling_s``) in HANDLING_BUCKETS (upper
+    bounds inclusive), with count, average, longest and the median and 90th
+    percentile (nearest rank: the value at position ceil(p * n) in ascending
+    order).
 
-    One statement: the handling times are numbered in order once
-    (``row_number() over (order by ...)``, which both databases have), and every
-    figure is an aggregate over that numbered list, so each ticket's time is
-    computed once and sorted once."""
-    seconds = _sql(s).seconds_between(Ticket.created_at, Ticket.resolved_at)
-    times = (select(seconds.label("s"))
-             .where(*_tickets_where(period, scope), Ticket.resolved_at.is_not(None)).subquery())
-    ranked = select(times.c.s, func.row_number().over(order_by=times.c.s).label("rn"),
-                    func.count().over().label("n")).subquery()
-    value, rn, n = ranked.c.s, ranked.c.rn, ranked.c.n
+    The tickets are counted per distinct handling time (a GROUP BY over the
+    covering index), and every figure is an aggregate over those few thousand
+    groups: a running total in ascending order (``sum(...) over (order by
+    ...)``, both databases) finds the percentiles -- the smallest time whose
+    running total reaches ceil(p * n) -- without sorting every ticket."""
+    counted = (select(Ticket.handling_s.label("s"), func.count().label("c"))
+               .where(*_tickets_where(period, scope), Ticket.resolved_at.is_not(None))
+               .group_by(Ticket.handling_s).subquery())
+    # PostgreSQL sums bigint counts to numeric: cast back so the rank arithmetic stays integer
+    running = select(counted.c.s, counted.c.c,
+                     cast(func.sum(counted.c.c).over(order_by=counted.c.s), BigInteger).label("cum"),
+                     cast(func.sum(counted.c.c).over(), BigInteger).label("n")).subquery()
+    value, c, cum, n = running.c.s, running.c.c, running.c.cum, running.c.n
     bucket_cols = []
     lower = None
     for key, bound in HANDLING_BUCKETS:
@@ -405,15 +378,16 @@ def handling_time(s: Session, period: Period, scope: Scope) -> Report:
             cond.append(value > lower)
         if bound is not None:
             cond.append(value <= bound)
-        bucket_cols.append(func.sum(case((and_(*cond), 1), else_=0)).label(key))
+        bucket_cols.append(func.sum(case((and_(*cond), c), else_=0)).label(key))
         lower = bound
-    stmt = select(func.count(), func.avg(value), func.max(value),
-                  func.max(case((rn == _ceil_rank(n, 500), value))),
-                  func.max(case((rn == _ceil_rank(n, 900), value))), *bucket_cols)
-    count, average, longest, p50, p90, *buckets = s.execute(stmt).one()
+    stmt = select(func.sum(c), func.sum(value * c), func.max(value),
+                  func.min(case((cum >= _ceil_rank(n, 500), value))),
+                  func.min(case((cum >= _ceil_rank(n, 900), value))), *bucket_cols)
+    count, total, longest, p50, p90, *buckets = s.execute(stmt).one()
+    count = int(count or 0)
     rows = [{"bucket": key, "tickets": int(b or 0), "share": _rate(int(b or 0), count)}
             for (key, _), b in zip(HANDLING_BUCKETS, buckets)]
-    summary = {"resolved": count, "avg_s": _round(average), "max_s": _round(longest, 0),
+    summary = {"resolved": count, "avg_s": _mean(total, count), "max_s": _round(longest, 0),
                "p50_s": _round(p50, 0), "p90_s": _round(p90, 0)}
     return Report("handling_time", ("bucket", "tickets", "share"), rows, summary)
 
@@ -427,26 +401,31 @@ def calls_by_queue(s: Session, period: Period, scope: Scope) -> Report:
     """Inbound calls that reached a queue in the period (``queued_at``), per
     queue: answered, abandoned (hung up before an agent answered), answered
     within the queue's service level (wait <= its service_level_seconds),
-    average and longest wait of the answered ones (queued -> answered, s)."""
-    wait = _sql(s).seconds_between(CallRecord.queued_at, CallRecord.answered_at)
-    calls = _fenced(select(CallRecord.queue_id.label("queue_id"), CallRecord.answered_at.label("answered_at"),
-                           CallRecord.outcome.label("outcome"), wait.label("wait"),
-                           Queue.service_level_seconds.label("sl"))
-                    .select_from(CallRecord).outerjoin(Queue, Queue.id == CallRecord.queue_id)
-                    .where(_in_period(CallRecord.queued_at, period), *_queue_filter(CallRecord.queue_id, scope)))
-    answered = calls.c.answered_at.is_not(None)
-    stmt = (select(calls.c.queue_id, func.count(), func.sum(case((answered, 1), else_=0)),
-                   func.sum(case((and_(calls.c.answered_at.is_(None), calls.c.outcome == "abandoned"), 1), else_=0)),
-                   func.sum(case((and_(answered, calls.c.wait <= calls.c.sl), 1), else_=0)),
-                   func.avg(case((answered, calls.c.wait))), func.max(case((answered, calls.c.wait))))
-            .group_by(calls.c.queue_id))
+    average and longest wait of the answered ones (queued -> answered, whole
+    seconds: ``call_records.wait_s``)."""
+    answered = CallRecord.answered_at.is_not(None)
+    per_queue = (select(CallRecord.queue_id, func.count(), func.count(CallRecord.answered_at),
+                        func.sum(case((and_(CallRecord.answered_at.is_(None), CallRecord.outcome == "abandoned"), 1),
+                                      else_=0)),
+                        func.sum(case((answered, CallRecord.wait_s))), func.count(case((answered, CallRecord.wait_s))),
+                        func.max(case((answered, CallRecord.wait_s))))
+                 .where(_in_period(CallRecord.queued_at, period), *_queue_filter(CallRecord.queue_id, scope))
+                 .group_by(CallRecord.queue_id))
+    # Within the service level: counted per queue against that queue's threshold
+    # (a join on the few queues, not one look-up per call).
+    within_stmt = (select(CallRecord.queue_id, func.count())
+                   .select_from(CallRecord).join(Queue, Queue.id == CallRecord.queue_id)
+                   .where(_in_period(CallRecord.queued_at, period), *_queue_filter(CallRecord.queue_id, scope),
+                          answered, CallRecord.wait_s <= Queue.service_level_seconds)
+                   .group_by(CallRecord.queue_id))
+    within = dict(s.execute(within_stmt).all())
     names = _queue_names(s)
     rows = []
-    for qid, n, ans, abandoned, within, avg, longest in s.execute(stmt):
-        rows.append({"queue": names.get(qid, ""), "calls": n, "answered": int(ans or 0),
-                     "abandoned": int(abandoned or 0), "within_sl": int(within or 0),
-                     "sl_share": _rate(int(within or 0), int(ans or 0) + int(abandoned or 0)),
-                     "avg_wait_s": _round(avg), "max_wait_s": _round(longest, 0)})
+    for qid, n, ans, abandoned, waited, timed, longest in s.execute(per_queue):
+        ans, abandoned, inside = int(ans or 0), int(abandoned or 0), int(within.get(qid, 0))
+        rows.append({"queue": names.get(qid, ""), "calls": n, "answered": ans, "abandoned": abandoned,
+                     "within_sl": inside, "sl_share": _rate(inside, ans + abandoned),
+                     "avg_wait_s": _mean(waited, timed), "max_wait_s": _round(longest, 0)})
     rows.sort(key=lambda r: r["queue"])
     return Report("calls_by_queue", ("queue", "calls", "answered", "abandoned", "within_sl", "sl_share",
                                      "avg_wait_s", "max_wait_s"), rows,
@@ -552,13 +531,6 @@ def _people(s: Session, user_ids: list[int]) -> dict[int, str]:
     if not user_ids:
         return {}
     return dict(s.execute(select(User.id, User.display_name).where(User.id.in_(set(user_ids)))).all())
-
-
-def _fenced(stmt):
-    """``stmt`` as a subquery the planner keeps as it is (``OFFSET 0``: SQLite
-    does not flatten it, PostgreSQL does not pull it up), so an expression it
-    computes (a wait) is computed once per row, not once per use outside."""
-    return stmt.offset(0).subquery()
 
 
 def _queue_names(s: Session) -> dict[Optional[int], str]:
