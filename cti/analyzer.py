@@ -39,11 +39,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, Integer, String, and_, case, cast, func, literal_column, select, text
+from sqlalchemy import BigInteger, Integer, String, and_, case, cast, func, literal_column, or_, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
+from cti.surveys import answers as survey_terms
 from db import ticket_summary
 from db.models import CallRecord, Queue, SupportGroup, Survey, Ticket, TicketAssignment, User
 from db.session import make_engine, make_session_factory
@@ -523,6 +524,127 @@ def causes_and_resolutions(s: Session, period: Period, scope: Scope) -> Report:
                   {"tickets": int(total or 0), "causes": int(causes or 0)})
 
 
+# ---- survey figures (issue 6) -----------------------------------------------------------------
+# A survey belongs to the period in which its ticket was created (as for ``satisfaction``);
+# the scope is its ticket's queue / site.  What the customer was asked on and replied on
+# are the bit sets surveys.asked_on / replied_on (db/ticket_summary.py), so each report
+# is one pass over the period's surveys with sums of conditions.
+SURVEY_CHANNELS = tuple(ticket_summary.SURVEY_CHANNEL_BITS)
+# Terms listed from the most satisfied to the most actionable; "" = no term (a reply the
+# classifier could not place).
+SURVEY_TERM_ORDER = (survey_terms.HIGH_SATISFACTION, survey_terms.SIMPLE_SATISFACTION, survey_terms.IMPRESSION,
+                     survey_terms.HOW_TO_USE, survey_terms.ADDITIONAL_REQUEST, survey_terms.REPEATED_TROUBLE,
+                     survey_terms.DISSATISFACTION, "")
+
+
+def _on(bits_column, channel: str) -> ColumnElement:
+    return bits_column.op("&")(ticket_summary.SURVEY_CHANNEL_BITS[channel]) != 0
+
+
+def _count_if(condition) -> ColumnElement:
+    return func.sum(case((condition, 1), else_=0))
+
+
+def _survey_answered() -> ColumnElement:
+    """Answered: a reply (not a duplicate) came in on some channel."""
+    return Survey.replied_on != 0
+
+
+def _survey_repeated() -> ColumnElement:
+    """The trouble came back: the answer to that question, or the term of a reply."""
+    return or_(Survey.trouble_again.is_(True), Survey.reply_term == survey_terms.REPEATED_TROUBLE)
+
+
+def _survey_dissatisfied() -> ColumnElement:
+    """A rating of 1-2 or a reply classified as dissatisfaction."""
+    return or_(Survey.rating <= 2, Survey.reply_term == survey_terms.DISSATISFACTION)
+
+
+def _surveys_of(stmt, period: Period, scope: Scope):
+    return stmt.select_from(Survey).join(Ticket, Ticket.id == Survey.ticket_id).where(*_tickets_where(period, scope))
+
+
+def survey_channels(s: Session, period: Period, scope: Scope) -> Report:
+    """Reply rate per channel: for each channel, the surveys whose customer was
+    asked on it (phone: the survey call placed; email / sms: a message sent; web:
+    an e-mail with the form link sent; line: the reply line's number sent in an
+    e-mail or SMS), how many of those were answered on that channel (a reply, not
+    a duplicate), and the rate = replied / asked.  Key figures: surveys, asked on
+    any channel, answered (on any channel), reply rate = answered / asked, closed
+    without a reply."""
+    asked, answered = Survey.asked_on != 0, _survey_answered()
+    per_channel = []
+    for channel in SURVEY_CHANNELS:
+        per_channel += [_count_if(_on(Survey.asked_on, channel)),
+                        _count_if(and_(_on(Survey.asked_on, channel), _on(Survey.replied_on, channel)))]
+    stmt = _surveys_of(select(func.count(), _count_if(asked), _count_if(answered), _count_if(and_(asked, answered)),
+                              _count_if(Survey.outcome == "no_reply"), *per_channel), period, scope)
+    total, n_asked, n_answered, answered_asked, no_reply, *figures = s.execute(stmt).one()
+    rows = []
+    for i, channel in enumerate(SURVEY_CHANNELS):
+        a, r = int(figures[2 * i] or 0), int(figures[2 * i + 1] or 0)
+        rows.append({"channel": channel, "asked": a, "replied": r, "rate": _rate(r, a)})
+    summary = {"surveys": int(total or 0), "asked": int(n_asked or 0), "answered": int(n_answered or 0),
+               "reply_rate": _rate(int(answered_asked or 0), int(n_asked or 0)), "no_reply": int(no_reply or 0)}
+    return Report("survey_channels", ("channel", "asked", "replied", "rate"), rows, summary)
+
+
+def survey_terms_report(s: Session, period: Period, scope: Scope) -> Report:
+    """Answered surveys by the term their replies were classified as (the most
+    actionable of them: surveys.reply_term), every term listed; key figures:
+    answered, repeated trouble (the trouble came back, by the question or the
+    term) and its rate, dissatisfied (rating 1-2 or the term) and its rate,
+    staff not kind."""
+    answered = _survey_answered()
+    stmt = _surveys_of(select(Survey.reply_term, func.count()), period, scope).where(answered)         .group_by(Survey.reply_term)
+    counts: dict[str, int] = {}
+    for term, n in s.execute(stmt):
+        counts[term or ""] = counts.get(term or "", 0) + n
+    totals = _surveys_of(select(func.count(), _count_if(_survey_repeated()), _count_if(_survey_dissatisfied()),
+                                _count_if(Survey.staff_kind.is_(False))), period, scope).where(answered)
+    n, repeated, dissatisfied, unkind = (int(v or 0) for v in s.execute(totals).one())
+    terms = list(SURVEY_TERM_ORDER) + sorted(t for t in counts if t not in SURVEY_TERM_ORDER)
+    rows = [{"term": t, "surveys": counts.get(t, 0), "share": _rate(counts.get(t, 0), n)} for t in terms]
+    summary = {"answered": n, "repeated_trouble": repeated, "repeated_rate": _rate(repeated, n),
+               "dissatisfied": dissatisfied, "dissatisfied_rate": _rate(dissatisfied, n), "unkind": unkind}
+    return Report("survey_terms", ("term", "surveys", "share"), rows, summary)
+
+
+def survey_people(s: Session, period: Period, scope: Scope) -> Report:
+    """Per technician / agent -- the 2nd-level person when the ticket was
+    resolved at the 2nd level (``tickets.assignee_id``), else the ticket's
+    agent: surveys, answered, reply rate, ratings given, average rating (sum over
+    count: the same on both databases), dissatisfied, repeated trouble, staff
+    not kind."""
+    served_by = case((and_(Ticket.level == literal_column("2"), Ticket.assignee_id.is_not(None)), Ticket.assignee_id),
+                     else_=Ticket.agent_id)
+    answered = _survey_answered()
+    per_survey = _surveys_of(select(served_by.label("who"), answered.label("answered"), Survey.rating.label("rating"),
+                                    _survey_dissatisfied().label("dissatisfied"), _survey_repeated().label("repeated"),
+                                    Survey.staff_kind.is_(False).label("unkind")), period, scope).subquery()
+    q = per_survey.c
+    stmt = (select(q.who, func.count(), _count_if(q.answered), func.count(q.rating), func.sum(q.rating),
+                   _count_if(and_(q.answered, q.dissatisfied)), _count_if(and_(q.answered, q.repeated)),
+                   _count_if(q.unkind))
+            .group_by(q.who))
+    found = s.execute(stmt).all()
+    people = _people(s, [who for who, *_ in found if who is not None])
+    rows = []
+    for who, n, replied, rated, rating_sum, dissatisfied, repeated, unkind in found:
+        rows.append({"served_by": people.get(who, str(who)) if who is not None else "", "surveys": n,
+                     "answered": int(replied or 0), "reply_rate": _rate(int(replied or 0), n),
+                     "responses": int(rated or 0), "average": _mean(rating_sum or 0, rated, 2),
+                     "dissatisfied": int(dissatisfied or 0), "repeated_trouble": int(repeated or 0),
+                     "unkind": int(unkind or 0)})
+    rows.sort(key=lambda r: (r["served_by"] == "", r["served_by"]))
+    rated = sum(r["responses"] for r in rows)
+    rating_total = sum(int(rating_sum or 0) for _, _, _, _, rating_sum, *_ in found)
+    summary = {"surveys": sum(r["surveys"] for r in rows), "answered": sum(r["answered"] for r in rows),
+               "average": _mean(rating_total, rated, 2)}
+    return Report("survey_people", ("served_by", "surveys", "answered", "reply_rate", "responses", "average",
+                                    "dissatisfied", "repeated_trouble", "unkind"), rows, summary)
+
+
 def _group_codes(s: Session) -> dict[Optional[int], str]:
     return dict(s.execute(select(SupportGroup.id, SupportGroup.code)).all())
 
@@ -551,6 +673,9 @@ REPORTS: dict[str, ReportFunction] = {
     "second_level_intake": second_level_intake,
     "second_level_satisfaction": second_level_satisfaction,
     "causes_and_resolutions": causes_and_resolutions,
+    "survey_channels": survey_channels,
+    "survey_terms": survey_terms_report,
+    "survey_people": survey_people,
 }
 
 

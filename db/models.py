@@ -470,6 +470,10 @@ class Survey(Base):
     comment_keywords: Mapped[list] = mapped_column(JSON, default=list)
     answered_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
     closed_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    # Analyzer summary columns (db/ticket_summary.py keeps them at every flush): the channels
+    # the customer was asked on and replied on, as bit sets (ticket_summary.SURVEY_CHANNEL_BITS).
+    asked_on: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    replied_on: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Campaign(Base):
@@ -687,7 +691,7 @@ class SurveyReply(Base):
     __tablename__ = "survey_replies"
     id: Mapped[int] = mapped_column(primary_key=True)
     survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"), index=True)
-    channel: Mapped[str] = mapped_column(String(8))          # phone|email|sms|web
+    channel: Mapped[str] = mapped_column(String(8))          # phone|email|sms|web|line (the reply line)
     raw: Mapped[str] = mapped_column(Text, default="")
     answers: Mapped[dict] = mapped_column(JSON, default=dict)
     term: Mapped[str] = mapped_column(String(32), default="")

@@ -17,6 +17,12 @@ carries the figures, kept up to date at the moment the facts change:
     Whole seconds from ``created_at`` to ``resolved_at`` (None while open).
 ``call_records.wait_s`` / ``talk_s``
     Whole seconds queued -> answered and answered -> ended (None until both ends are known).
+``surveys.asked_on`` / ``replied_on``
+    Bit sets (``SURVEY_CHANNEL_BITS``) of the channels the customer was asked on
+    -- phone: a survey call was placed; email / sms: a message went out (attempt
+    ``sent``); web: an e-mail went out and a form link was issued; line (the
+    survey reply line, whose number every message carries): an e-mail or an SMS
+    went out -- and of the channels a reply (not a duplicate) came in on.
 
 Durations are rounded half away from zero from the exact microseconds, as the
 analyzer always did in SQL (``seconds_between``), so the figures are unchanged.
@@ -29,7 +35,8 @@ definition above, for the tickets whose facts changed in that flush: a new
 ticket (and the same customer's tickets of the 7 days before it, which it may
 turn into "came back"), a change of agent, customer or creation time, a new or
 changed history event of a kind the definition looks at, a deleted ticket's
-predecessors.  No service has to remember to call anything, whichever of them
+predecessors; and the channel bit sets of the surveys whose attempts, form
+links or replies were added, changed or removed.  No service has to remember to call anything, whichever of them
 (calls, e-mail intake, escalation, surveys, callbacks) writes the row.
 
 Rows written without the ORM (the migration's existing rows, the benchmark's
@@ -46,7 +53,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
-from db.models import CallRecord, Ticket, TicketEvent, utcnow
+from db.models import CallRecord, Survey, SurveyAttempt, SurveyReply, SurveyToken, Ticket, TicketEvent, utcnow
 
 REPEAT_WINDOW_DAYS = 7         # a new ticket from the same customer this soon: not solved at first contact
 # History events that mean the ticket was not settled at the first contact: moved to
@@ -65,6 +72,13 @@ _LOOK_BACK = dt.timedelta(days=REPEAT_WINDOW_DAYS, seconds=1)
 tickets_t = Ticket.__table__
 events_t = TicketEvent.__table__
 calls_t = CallRecord.__table__
+surveys_t = Survey.__table__
+attempts_t = SurveyAttempt.__table__
+tokens_t = SurveyToken.__table__
+replies_t = SurveyReply.__table__
+
+# The channels of a survey (issue 6) and their bits in surveys.asked_on / replied_on.
+SURVEY_CHANNEL_BITS = {"phone": 1, "email": 2, "sms": 4, "web": 8, "line": 16}
 
 
 # ---- the definitions, in SQL (also used by the analyzer) ------------------------------------------
@@ -114,6 +128,34 @@ def first_contact_definition(dialect: str, ticket=tickets_t) -> ColumnElement:
         other.c.customer_id == ticket.c.customer_id, other.c.created_at > ticket.c.created_at,
         other.c.created_at <= plus_days(dialect, ticket.c.created_at, REPEAT_WINDOW_DAYS)).exists()
     return and_(not_(passed_on), or_(ticket.c.customer_id.is_(None), not_(came_back)))
+
+
+def asked_on_definition(survey=surveys_t) -> ColumnElement:
+    """The bit set of the channels the customer of ``survey`` (correlated) was asked on."""
+    def attempt(channel: str, *conds) -> ColumnElement:
+        return select(attempts_t.c.id).where(attempts_t.c.survey_id == survey.c.id, attempts_t.c.channel == channel,
+                                             *conds).exists()
+    called = attempt("phone")
+    emailed = attempt("email", attempts_t.c.outcome == "sent")
+    texted = attempt("sms", attempts_t.c.outcome == "sent")
+    linked = select(tokens_t.c.id).where(tokens_t.c.survey_id == survey.c.id).exists()
+    bits = SURVEY_CHANNEL_BITS
+    return (_bit(called, bits["phone"]) + _bit(emailed, bits["email"]) + _bit(texted, bits["sms"])
+            + _bit(and_(emailed, linked), bits["web"]) + _bit(or_(emailed, texted), bits["line"]))
+
+
+def replied_on_definition(survey=surveys_t) -> ColumnElement:
+    """The bit set of the channels a reply (not a duplicate) of ``survey`` came in on."""
+    total = None
+    for channel, bit in SURVEY_CHANNEL_BITS.items():
+        replied = select(replies_t.c.id).where(replies_t.c.survey_id == survey.c.id, replies_t.c.channel == channel,
+                                               replies_t.c.duplicate_of_id.is_(None)).exists()
+        total = _bit(replied, bit) if total is None else total + _bit(replied, bit)
+    return total
+
+
+def _bit(condition, bit: int) -> ColumnElement:
+    return case((condition, bit), else_=0)
 
 
 def whole_seconds(earlier: Optional[dt.datetime], later: Optional[dt.datetime]) -> Optional[int]:
@@ -176,11 +218,31 @@ def _refresh_first_contact(session: Session, _context: Any) -> None:
             _note_customer(around, obj.customer_id, obj.created_at)
         elif isinstance(obj, TicketEvent):
             ids.add(obj.ticket_id)
+    surveys = _surveys_touched(session)
+    if surveys:
+        refresh_surveys(session.connection(), surveys)
     if not ids and not around:
         return
     connection = session.connection()
     ids |= _predecessors(connection, around)
     refresh(connection, ids - deleted - {None})
+
+
+def _surveys_touched(session: Session) -> set[int]:
+    found: set[int] = set()
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, (SurveyAttempt, SurveyToken, SurveyReply)):
+            found.add(obj.survey_id)
+            found.update(inspect(obj).attrs.survey_id.history.deleted or ())
+    return found - {None}
+
+
+def refresh_surveys(connection: Connection, survey_ids: Iterable[int]) -> None:
+    """Recompute the channel bit sets of these surveys from the definitions."""
+    ids = sorted(survey_ids)
+    for i in range(0, len(ids), 500):
+        connection.execute(surveys_t.update().where(surveys_t.c.id.in_(ids[i:i + 500]))
+                           .values(asked_on=asked_on_definition(), replied_on=replied_on_definition()))
 
 
 def _note_customer(around: set, customer_id: Optional[int], created_at: Optional[dt.datetime]) -> None:
@@ -246,3 +308,4 @@ def refresh_all(connection: Connection) -> None:
     connection.execute(calls_t.update().values(
         wait_s=seconds(calls_t.c.queued_at, calls_t.c.answered_at),
         talk_s=seconds(calls_t.c.answered_at, calls_t.c.ended_at)))
+    connection.execute(surveys_t.update().values(asked_on=asked_on_definition(), replied_on=replied_on_definition()))

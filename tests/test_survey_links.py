@@ -56,4 +56,4 @@ def test_reply_line_lookups_ask_the_survey_service():
     assert links.reply_line_lookup(surveys)("0255501234") == {"survey_id": 3, "queue": "helpdesk"}
     assert links.reply_line_lookup(surveys)("000") is None
     links.reply_line_rating(surveys)(3, 4)
-    assert surveys.replies == [(3, "phone", "", {"rating": 4})]
+    assert surveys.replies == [(3, "line", "", {"rating": 4})]

@@ -44,7 +44,9 @@ SURVEY_DISSATISFIED = "survey.dissatisfied"  # {survey_id, ticket_id, centre_id,
 MAX_SCHEDULED_PER_RUN = 200
 MAX_DUE_PER_RUN = 100
 MESSAGE_CHANNELS = ("email", "sms")
-REPLY_CHANNELS = ("phone", "email", "sms", "web")
+# "line": keyed on the survey reply line (the customer called back; the analyzer counts it apart
+# from the survey call, "phone")
+REPLY_CHANNELS = ("phone", "email", "sms", "web", "line")
 MAX_RAW = 10_000
 _DIAL_CHARS = re.compile(r"[^0-9+*#]")
 

@@ -1,7 +1,7 @@
 """analyzer: summary columns (tickets.first_contact, handling_s; call_records.wait_s,
-talk_s) kept at every flush by db/ticket_summary.py, filled here for the existing
-rows; the report indexes carry them instead of customer_id / ended_at; indexes
-for the survey figures
+talk_s; surveys.asked_on, replied_on) kept at every flush by db/ticket_summary.py,
+filled here for the existing rows; the report indexes carry them instead of
+customer_id / ended_at
 
 Revision ID: f3a8c61d2b94
 Revises: d4a7c2e91f03
@@ -34,6 +34,8 @@ def upgrade() -> None:
     op.add_column('tickets', sa.Column('handling_s', sa.Integer(), nullable=True))
     op.add_column('call_records', sa.Column('wait_s', sa.Integer(), nullable=True))
     op.add_column('call_records', sa.Column('talk_s', sa.Integer(), nullable=True))
+    op.add_column('surveys', sa.Column('asked_on', sa.Integer(), nullable=False, server_default='0'))
+    op.add_column('surveys', sa.Column('replied_on', sa.Integer(), nullable=False, server_default='0'))
     for name, table, _ in OLD_INDEXES:
         op.drop_index(name, table_name=table)
     # The existing rows, from the same definitions the flush hook applies to new ones
@@ -47,6 +49,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     for name, table, _ in NEW_INDEXES:
         op.drop_index(name, table_name=table)
+    with op.batch_alter_table('surveys') as batch_op:
+        batch_op.drop_column('replied_on')
+        batch_op.drop_column('asked_on')
     with op.batch_alter_table('call_records') as batch_op:
         batch_op.drop_column('talk_s')
         batch_op.drop_column('wait_s')
