@@ -561,7 +561,13 @@ def _survey_dissatisfied() -> ColumnElement:
 
 
 def _surveys_of(stmt, period: Period, scope: Scope):
-    return stmt.select_from(Survey).join(Ticket, Ticket.id == Survey.ticket_id).where(*_tickets_where(period, scope))
+    """``stmt`` over the surveys of the period's tickets.  Written as EXISTS so the
+    surveys (a third of the tickets) are read from their covering index and each
+    ticket looked up by its key; a join made SQLite read every ticket of the period
+    from its index and look each one's survey up: 1.9-2.9 s instead of ~0.2 s for
+    a year."""
+    of_period = select(Ticket.id).where(Ticket.id == Survey.ticket_id, *_tickets_where(period, scope)).exists()
+    return stmt.select_from(Survey).where(of_period)
 
 
 def survey_channels(s: Session, period: Period, scope: Scope) -> Report:
@@ -616,12 +622,17 @@ def survey_people(s: Session, period: Period, scope: Scope) -> Report:
     agent: surveys, answered, reply rate, ratings given, average rating (sum over
     count: the same on both databases), dissatisfied, repeated trouble, staff
     not kind."""
-    served_by = case((and_(Ticket.level == literal_column("2"), Ticket.assignee_id.is_not(None)), Ticket.assignee_id),
-                     else_=Ticket.agent_id)
+    # the survey's ticket is looked up by its key (see _surveys_of)
+    served_by = (select(case((and_(Ticket.level == literal_column("2"), Ticket.assignee_id.is_not(None)),
+                              Ticket.assignee_id), else_=Ticket.agent_id))
+                 .where(Ticket.id == Survey.ticket_id).scalar_subquery())
     answered = _survey_answered()
     per_survey = _surveys_of(select(served_by.label("who"), answered.label("answered"), Survey.rating.label("rating"),
                                     _survey_dissatisfied().label("dissatisfied"), _survey_repeated().label("repeated"),
-                                    Survey.staff_kind.is_(False).label("unkind")), period, scope).subquery()
+                                    Survey.staff_kind.is_(False).label("unkind")), period, scope)
+    # OFFSET 0: a subquery the planners keep as it is, so the ticket look-up above runs once
+    # per survey (flattened, SQLite ran it again for the GROUP BY: three look-ups each)
+    per_survey = per_survey.offset(0).subquery()
     q = per_survey.c
     stmt = (select(q.who, func.count(), _count_if(q.answered), func.count(q.rating), func.sum(q.rating),
                    _count_if(and_(q.answered, q.dissatisfied)), _count_if(and_(q.answered, q.repeated)),

@@ -625,7 +625,9 @@ Index("ix_tickets_customer_created", Ticket.customer_id, Ticket.created_at)
 Index("ix_ticket_events_ticket_kind", TicketEvent.ticket_id, TicketEvent.kind, TicketEvent.user_id)
 Index("ix_call_records_report", CallRecord.queued_at, CallRecord.queue_id, CallRecord.agent_id,
       CallRecord.answered_at, CallRecord.outcome, CallRecord.wait_s, CallRecord.talk_s)
-Index("ix_surveys_ticket_rating", Survey.ticket_id, Survey.rating)
+# (migration f3a8c61d2b94 widened ix_surveys_ticket_rating into ix_surveys_report for the survey figures)
+Index("ix_surveys_report", Survey.ticket_id, Survey.rating, Survey.asked_on, Survey.replied_on, Survey.outcome,
+      Survey.reply_term, Survey.trouble_again, Survey.staff_kind)
 
 # --- Hot paths of calls and agents (indexes only) ---
 # Every agent going Ready looks for e-mail/web tickets waiting for an agent (intake), and

@@ -103,7 +103,7 @@ def test_migration_adds_the_report_indexes(analyzer):
     assert {"ix_tickets_report", "ix_tickets_customer_created"} <= tickets
     assert "ix_ticket_events_ticket_kind" in {i["name"] for i in insp.get_indexes("ticket_events")}
     assert "ix_call_records_report" in {i["name"] for i in insp.get_indexes("call_records")}
-    assert "ix_surveys_ticket_rating" in {i["name"] for i in insp.get_indexes("surveys")}
+    assert "ix_surveys_report" in {i["name"] for i in insp.get_indexes("surveys")}
 
 
 # ---- figures (worked out by hand from analyzer_data) ----------------------------------------------

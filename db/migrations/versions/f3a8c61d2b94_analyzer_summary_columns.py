@@ -1,7 +1,7 @@
 """analyzer: summary columns (tickets.first_contact, handling_s; call_records.wait_s,
 talk_s; surveys.asked_on, replied_on) kept at every flush by db/ticket_summary.py,
 filled here for the existing rows; the report indexes carry them instead of
-customer_id / ended_at
+customer_id / ended_at; ix_surveys_ticket_rating widened into ix_surveys_report
 
 Revision ID: f3a8c61d2b94
 Revises: d4a7c2e91f03
@@ -20,12 +20,15 @@ OLD_INDEXES = (
     ('ix_tickets_report', 'tickets', ['created_at', 'queue_id', 'agent_id', 'channel', 'resolved_at', 'customer_id']),
     ('ix_call_records_report', 'call_records',
      ['queued_at', 'queue_id', 'agent_id', 'answered_at', 'ended_at', 'outcome']),
+    ('ix_surveys_ticket_rating', 'surveys', ['ticket_id', 'rating']),
 )
 NEW_INDEXES = (
     ('ix_tickets_report', 'tickets',
      ['created_at', 'queue_id', 'agent_id', 'channel', 'resolved_at', 'first_contact', 'handling_s']),
     ('ix_call_records_report', 'call_records',
      ['queued_at', 'queue_id', 'agent_id', 'answered_at', 'outcome', 'wait_s', 'talk_s']),
+    ('ix_surveys_report', 'surveys',
+     ['ticket_id', 'rating', 'asked_on', 'replied_on', 'outcome', 'reply_term', 'trouble_again', 'staff_kind']),
 )
 
 
