@@ -223,6 +223,11 @@ def test_demo_history_fills_the_reports_once(stack):
     intake2 = {f["key"]: f["value"] for f in reports["second_level_intake"]["summary"]}
     causes = {f["key"]: f["value"] for f in reports["causes_and_resolutions"]["summary"]}
     assert intake2["assignments"] == intake2["tickets"] == causes["tickets"] > 0
+    # Each rated demo survey was answered on some channel after the survey call / messages.
+    rated = {f["key"]: f["value"] for f in reports["satisfaction"]["summary"]}["responses"]
+    channels = {f["key"]: f["value"] for f in reports["survey_channels"]["summary"]}
+    assert channels["answered"] == rated > 0 and channels["asked"] >= rated
+    assert sum(r["replied"] for r in reports["survey_channels"]["rows"]) == rated
 
 
 def test_a_long_report_does_not_hold_up_the_services_writes(stack):
