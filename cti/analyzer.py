@@ -269,17 +269,33 @@ def intake_by_day(s: Session, period: Period, scope: Scope) -> Report:
 
 def _intake_by(s: Session, period: Period, scope: Scope, name: str, key: str, key_expr, keys: list,
                normalize: Callable[[Any], Any]) -> Report:
-    """Ticket counts per (``key_expr``, channel), one row per value of ``keys``."""
+    """Ticket counts per (``key_expr``, channel), one row per value of ``keys``.
+
+    Grouped by the key only, with one ``sum(case channel = ...)`` per known channel
+    and the total: a GROUP BY on (key, channel) sorted a million rows on two keys
+    and took 2.5x as long on SQLite.  Tickets of other channels (the difference
+    between the total and the known ones: a survey's follow-up ticket, say) are
+    counted by a second query over those tickets only, when there are any."""
     inner = (select(key_expr.label("k"), Ticket.channel.label("channel"))
              .where(*_tickets_where(period, scope)).subquery())
-    stmt = select(inner.c.k, inner.c.channel, func.count()).group_by(inner.c.k, inner.c.channel)
+    known = [_count_if(inner.c.channel == c) for c in CHANNELS]
+    stmt = select(inner.c.k, func.count(), *known).group_by(inner.c.k)
     counts: dict[tuple[Any, str], int] = {}
     channels = list(CHANNELS)
-    for value, channel, n in s.execute(stmt):
-        channel = channel or "unspecified"
-        counts[(normalize(value), channel)] = counts.get((normalize(value), channel), 0) + n
-        if channel not in channels:
-            channels.append(channel)
+    others = False
+    for value, total, *per_channel in s.execute(stmt):
+        for channel, n in zip(CHANNELS, per_channel):
+            _add(counts, (normalize(value), channel), int(n or 0))
+        others = others or total > sum(int(n or 0) for n in per_channel)
+    if others:
+        rest = (select(inner.c.k, inner.c.channel, func.count())
+                .where(or_(inner.c.channel.not_in(CHANNELS), inner.c.channel.is_(None)))
+                .group_by(inner.c.k, inner.c.channel))
+        for value, channel, n in s.execute(rest):
+            channel = channel or "unspecified"
+            _add(counts, (normalize(value), channel), n)
+            if channel not in channels:
+                channels.append(channel)
     rows = []
     for k in keys:
         row: dict[str, Any] = {key: k}
@@ -289,6 +305,10 @@ def _intake_by(s: Session, period: Period, scope: Scope, name: str, key: str, ke
     totals = {c: sum(r[c] for r in rows) for c in channels}
     totals["total"] = sum(totals[c] for c in channels)
     return Report(name, (key, *channels, "total"), rows, totals)
+
+
+def _add(counts: dict, key: tuple, n: int) -> None:
+    counts[key] = counts.get(key, 0) + n
 
 
 def satisfaction(s: Session, period: Period, scope: Scope) -> Report:

@@ -139,6 +139,17 @@ def test_intake_by_day_in_local_days(analyzer, period):
     assert r.summary["total"] == 8
 
 
+def test_intake_lists_other_channels_in_columns_of_their_own(analyzer):
+    # local 11-10: T8 (phone, 00:00) and T15 (channel "survey", 10:00)
+    day = analyzer.period(dt.date(2026, 11, 10), dt.date(2026, 11, 10))
+    by_day = analyzer.report("intake_by_day", day)
+    assert by_day.columns == ("day", "phone", "email", "web", "onestop", "survey", "total")
+    assert by_day.rows == [{"day": "2026-11-10", "phone": 1, "email": 0, "web": 0, "onestop": 0, "survey": 1,
+                            "total": 2}]
+    by_hour = analyzer.report("intake_by_hour", day)
+    assert (by_hour.rows[0]["phone"], by_hour.rows[10]["survey"], by_hour.summary["total"]) == (1, 1, 2)
+
+
 def test_satisfaction(analyzer, period):
     # Answered surveys of tickets in the period: T1 5, T2 4, T3 2, T5 5 (T6 unanswered, T11 outside).
     r = analyzer.report("satisfaction", period)

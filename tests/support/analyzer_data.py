@@ -54,6 +54,8 @@ TICKETS = {
     # 01:30 EDT and, an hour later, 01:30 EST again (summer time ends 2026-11-01 06:00 UTC)
     "T13": ("phone", "pc", None, "a1", D(2026, 11, 1, 5, 30), None, []),
     "T14": ("phone", "pc", None, "a1", D(2026, 11, 1, 6, 30), None, []),
+    # after the period (local 11-10 10:00): a survey's follow-up ticket, a channel of its own
+    "T15": ("survey", "pc", None, None, D(2026, 11, 10, 1), None, []),
 }
 
 # name -> (ticket, queue, agent, queued, answered, ended, outcome)
