@@ -31,6 +31,14 @@ Durations
     <microsecond digits>``, PostgreSQL ``extract(epoch from b - a)`` (numeric).
     Whole seconds keep bucket edges exact on both (a handling time of exactly
     one hour is in the "<= 1 h" bucket everywhere; a wait of 20.5 s is 21 s).
+
+Summary columns
+    What would cost a look-up or a date calculation per row over a year of
+    tickets is kept on the rows (db/ticket_summary.py, at every ORM flush):
+    ``tickets.first_contact`` (the first-call resolution conditions),
+    ``handling_s``, ``call_records.wait_s`` / ``talk_s`` (the durations above)
+    and ``surveys.asked_on`` / ``replied_on`` (channel bit sets).  The reports
+    sum them from covering indexes.
 """
 from __future__ import annotations
 
@@ -211,6 +219,10 @@ def _queue_filter(queue_column, scope: Scope) -> list[ColumnElement]:
 
 def _tickets_where(period: Period, scope: Scope) -> list[ColumnElement]:
     return [_in_period(Ticket.created_at, period), *_queue_filter(Ticket.queue_id, scope)]
+
+
+def _count_if(condition) -> ColumnElement:
+    return func.sum(case((condition, 1), else_=0))
 
 
 def _rate(part: int, whole: int) -> Optional[float]:
@@ -559,10 +571,6 @@ SURVEY_TERM_ORDER = (survey_terms.HIGH_SATISFACTION, survey_terms.SIMPLE_SATISFA
 
 def _on(bits_column, channel: str) -> ColumnElement:
     return bits_column.op("&")(ticket_summary.SURVEY_CHANNEL_BITS[channel]) != 0
-
-
-def _count_if(condition) -> ColumnElement:
-    return func.sum(case((condition, 1), else_=0))
 
 
 def _survey_answered() -> ColumnElement:
