@@ -304,7 +304,8 @@ def test_migration_fills_existing_rows_from_the_definitions(tmp_path):
     with engine.connect() as c:
         assert c.execute(text("SELECT id, first_contact, handling_s FROM tickets ORDER BY id")).all() == [
             (1, 0, 91), (2, 1, None), (3, 0, 3600)]
-        assert c.execute(text("SELECT wait_s, talk_s FROM call_records")).one() == (21, 100)          # 20.5 s and 99.5 s: half away from zero
+        # 20.5 s and 99.5 s: half away from zero
+        assert c.execute(text("SELECT wait_s, talk_s FROM call_records")).one() == (21, 100)
     assert _mismatches(make_session_factory(engine)) == []
     engine.dispose()
 
