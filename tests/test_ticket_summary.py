@@ -174,6 +174,27 @@ def test_changes_after_the_fact_move_the_column(sessions):
     assert _mismatches(sessions) == []
 
 
+def test_handler_events_by_the_own_agent_or_another(sessions):
+    """An answered/resolved event by the ticket's own agent needs no statement; by
+    someone else (with the ticket loaded in the session or not) it turns the flag."""
+    ids = _people(sessions)
+    tid = _ticket(sessions, ids, "c1", events=[("answered", "a1")])
+    with sessions.begin() as s:
+        ticket = s.get(Ticket, tid)                 # loaded: the agent is known in the flush
+        s.add(TicketEvent(ticket_id=tid, kind="resolved", user_id=ids["a1"], at=T0))
+        ticket.resolved_at = T0 + dt.timedelta(minutes=1)
+    assert _first_contact(sessions, tid)
+    with sessions.begin() as s:                     # not loaded: looked up in SQL
+        s.add(TicketEvent(ticket_id=tid, kind="answered", user_id=ids["a2"], at=T0))
+    assert not _first_contact(sessions, tid)
+    other = _ticket(sessions, ids, "c2", events=[("answered", "a1")])
+    with sessions.begin() as s:
+        s.get(Ticket, other)
+        s.add(TicketEvent(ticket_id=other, kind="resolved", user_id=ids["a2"], at=T0))
+    assert not _first_contact(sessions, other)
+    assert _mismatches(sessions) == []
+
+
 def test_durations_are_the_rounded_seconds_and_follow_changes(sessions):
     ids = _people(sessions)
     tid = _ticket(sessions, ids, "c1", created=D(2026, 11, 2, 9), resolved=D(2026, 11, 2, 9, 0, 20, 500000))
