@@ -43,6 +43,9 @@ TITLES = {
     "second_level_intake": _l("2nd-level intake"),
     "second_level_satisfaction": _l("2nd-level group satisfaction"),
     "causes_and_resolutions": _l("Causes and resolutions"),
+    "survey_channels": _l("Survey reply rate per channel"),
+    "survey_terms": _l("Survey replies by term"),
+    "survey_people": _l("Surveys per technician or agent"),
 }
 
 COLUMNS = {
@@ -89,6 +92,40 @@ COLUMNS = {
     "rating_3": _l("Rating 3"),
     "rating_4": _l("Rating 4"),
     "rating_5": _l("Rating 5"),
+    # survey figures
+    "channel": _l("Survey channel"),
+    "asked": _l("Asked"),
+    "replied": _l("Replied on this channel"),
+    "surveys": _l("Surveys"),
+    "reply_rate": _l("Reply rate"),
+    "no_reply": _l("Closed without a reply"),
+    "term": _l("Reply term"),
+    "repeated_trouble": _l("Repeated trouble"),
+    "repeated_rate": _l("Repeated trouble rate"),
+    "dissatisfied": _l("Dissatisfied"),
+    "dissatisfied_rate": _l("Dissatisfied rate"),
+    "unkind": _l("Staff not kind"),
+    "served_by": _l("Technician or agent"),
+}
+
+# Survey channels: the survey call, the messages, the web form and the reply line.
+SURVEY_CHANNEL_LABELS = {
+    "phone": _l("Survey call"),
+    "email": _l("E-mail"),
+    "sms": _l("SMS"),
+    "web": _l("Web form"),
+    "line": _l("Reply line"),
+}
+
+SURVEY_TERM_LABELS = {
+    "high_satisfaction": _l("High satisfaction"),
+    "simple_satisfaction": _l("Simple satisfaction"),
+    "impression": _l("Impression"),
+    "how_to_use": _l("How-to-use question"),
+    "additional_request": _l("Additional request"),
+    "repeated_trouble": _l("Repeated trouble"),
+    "dissatisfaction": _l("Dissatisfaction"),
+    "": _l("(no term)"),
 }
 
 BUCKET_LABELS = {
@@ -114,6 +151,9 @@ CHARTS = {
     "second_level_satisfaction": {"category": "group", "series": [f"rating_{r}" for r in range(1, 6)],
                                   "stacked": True},
     "causes_and_resolutions": {"category": "what", "series": ["tickets"], "stacked": False},
+    "survey_channels": {"category": "channel", "series": ["asked", "replied"], "stacked": False},
+    "survey_terms": {"category": "term", "series": ["surveys"], "stacked": False},
+    "survey_people": {"category": "served_by", "series": ["surveys", "answered", "dissatisfied"], "stacked": False},
 }
 
 # Spreadsheets run cells starting with these as formulas (CSV injection).
@@ -263,6 +303,12 @@ def display_rows(report: Report, queue_titles: dict[str, str],
             row["bucket"] = str(BUCKET_LABELS.get(row["bucket"], row["bucket"]))
         if "hour" in row:
             row["hour"] = f"{row['hour']:02d}"
+        if "channel" in row:
+            row["channel"] = str(SURVEY_CHANNEL_LABELS.get(row["channel"], row["channel"]))
+        if "term" in row:
+            row["term"] = str(SURVEY_TERM_LABELS.get(row["term"], row["term"]))
+        if "served_by" in row and not row["served_by"]:
+            row["served_by"] = _("(nobody)")
         rows.append(row)
     return rows
 
@@ -278,7 +324,7 @@ def page_report(report: Report, queue_titles: dict[str, str]) -> dict[str, Any]:
             "chart": {**chart, "series": [{"key": k, "label": column_label(k)} for k in chart["series"]]}}
 
 
-RATE_KEYS = ("rate", "share", "sl_share")
+RATE_KEYS = ("rate", "share", "sl_share", "reply_rate", "repeated_rate", "dissatisfied_rate")
 
 
 @bp.app_template_filter("analyzer_value")

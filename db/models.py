@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Optional
 
-from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text,
+from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, false,
                         UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -178,6 +178,11 @@ class Ticket(Base):
     action: Mapped[str] = mapped_column(Text, default="")
     last_progress_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
     progress_overdue: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Analyzer summary columns (db/ticket_summary.py keeps them at every flush; docs/analyzer.md):
+    # settled at the first contact (the first-call resolution definition) and whole seconds
+    # created -> resolved.
+    first_contact: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    handling_s: Mapped[Optional[int]] = mapped_column(Integer)
 
     customer: Mapped[Optional[Customer]] = relationship(back_populates="tickets")
     queue: Mapped[Optional[Queue]] = relationship()
@@ -220,6 +225,9 @@ class CallRecord(Base):
     outcome: Mapped[str] = mapped_column(String(16), default="in_ivr")
     wait_seconds: Mapped[Optional[float]] = mapped_column(Float)
     end_reason: Mapped[str] = mapped_column(String(64), default="")
+    # Analyzer summary columns (db/ticket_summary.py): whole seconds queued -> answered, answered -> ended.
+    wait_s: Mapped[Optional[int]] = mapped_column(Integer)
+    talk_s: Mapped[Optional[int]] = mapped_column(Integer)
 
     ticket: Mapped[Optional[Ticket]] = relationship()
 
@@ -462,6 +470,10 @@ class Survey(Base):
     comment_keywords: Mapped[list] = mapped_column(JSON, default=list)
     answered_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
     closed_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    # Analyzer summary columns (db/ticket_summary.py keeps them at every flush): the channels
+    # the customer was asked on and replied on, as bit sets (ticket_summary.SURVEY_CHANNEL_BITS).
+    asked_on: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    replied_on: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Campaign(Base):
@@ -606,13 +618,16 @@ Index("ix_alarms_source_external", Alarm.source, Alarm.external_id)
 # one table lookup per row (7-15x faster on a year of tickets).  Also: the same
 # customer's next ticket and a ticket's history events by kind (first-call
 # resolution), the rating of a ticket's survey.
+# (migration f3a8c61d2b94 replaced customer_id / ended_at by the summary columns)
 Index("ix_tickets_report", Ticket.created_at, Ticket.queue_id, Ticket.agent_id, Ticket.channel,
-      Ticket.resolved_at, Ticket.customer_id)
+      Ticket.resolved_at, Ticket.first_contact, Ticket.handling_s)
 Index("ix_tickets_customer_created", Ticket.customer_id, Ticket.created_at)
 Index("ix_ticket_events_ticket_kind", TicketEvent.ticket_id, TicketEvent.kind, TicketEvent.user_id)
 Index("ix_call_records_report", CallRecord.queued_at, CallRecord.queue_id, CallRecord.agent_id,
-      CallRecord.answered_at, CallRecord.ended_at, CallRecord.outcome)
-Index("ix_surveys_ticket_rating", Survey.ticket_id, Survey.rating)
+      CallRecord.answered_at, CallRecord.outcome, CallRecord.wait_s, CallRecord.talk_s)
+# (migration f3a8c61d2b94 widened ix_surveys_ticket_rating into ix_surveys_report for the survey figures)
+Index("ix_surveys_report", Survey.ticket_id, Survey.rating, Survey.asked_on, Survey.replied_on, Survey.outcome,
+      Survey.reply_term, Survey.trouble_again, Survey.staff_kind)
 
 # --- Hot paths of calls and agents (indexes only) ---
 # Every agent going Ready looks for e-mail/web tickets waiting for an agent (intake), and
@@ -681,7 +696,7 @@ class SurveyReply(Base):
     __tablename__ = "survey_replies"
     id: Mapped[int] = mapped_column(primary_key=True)
     survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"), index=True)
-    channel: Mapped[str] = mapped_column(String(8))          # phone|email|sms|web
+    channel: Mapped[str] = mapped_column(String(8))          # phone|email|sms|web|line (the reply line)
     raw: Mapped[str] = mapped_column(Text, default="")
     answers: Mapped[dict] = mapped_column(JSON, default=dict)
     term: Mapped[str] = mapped_column(String(32), default="")

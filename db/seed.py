@@ -303,6 +303,8 @@ def seed_history(session_factory: sessionmaker, days: int = 28, per_day: int = 3
     # The 2nd level (escalations, cause and action) draws from its own stream, so the
     # first-level history stays what it was before it was added.
     rnd2 = random.Random(seed_value + 1)
+    # ... and so do the surveys' calls, messages and replies (the analyzer's survey figures).
+    rnd3 = random.Random(seed_value + 2)
     now = now or utc_now()
     with session_factory.begin() as s:
         if s.scalar(select(Ticket.id).where(Ticket.incident_id.like(HISTORY_INCIDENT_PREFIX + "%")).limit(1)):
@@ -350,13 +352,55 @@ def seed_history(session_factory: sessionmaker, days: int = 28, per_day: int = 3
                         events += _demo_escalation(s, rnd2, ticket, members, created, resolved)
                     events.append(("resolved", resolved, agent))
                     if rnd.random() < 0.4:
-                        s.add(Survey(ticket_id=ticket.id, state="answered", channel="sms",
-                                     rating=rnd.choices((1, 2, 3, 4, 5), (2, 4, 14, 40, 40))[0],
-                                     created_at=resolved))
+                        survey = Survey(ticket_id=ticket.id, state="answered", channel="sms",
+                                        rating=rnd.choices((1, 2, 3, 4, 5), (2, 4, 14, 40, 40))[0],
+                                        created_at=resolved)
+                        s.add(survey)
+                        _demo_survey_contacts(s, rnd3, survey, resolved)
+                    elif rnd3.random() < 0.2:
+                        survey = Survey(ticket_id=ticket.id, state="closed", outcome="no_reply", created_at=resolved)
+                        s.add(survey)
+                        _demo_survey_contacts(s, rnd3, survey, resolved)
                 for kind, at, user in events:
                     s.add(TicketEvent(ticket_id=ticket.id, kind=kind, at=at, user_id=user, detail={}))
     echo(f"  demo history: {added} tickets over the {days} days before today")
     return added
+
+
+def _demo_survey_contacts(s, rnd, survey, resolved) -> None:
+    """The survey call and messages of a demo survey and, when it is answered (has a
+    rating), its reply on one channel with the term the rating (or a little chance) gives."""
+    import datetime as dt
+
+    from db.models import SurveyAttempt, SurveyReply, SurveyToken
+
+    s.flush()
+    at = resolved + dt.timedelta(hours=1)
+    channel = (rnd.choices(("phone", "web", "sms", "email", "line"), (50, 20, 15, 10, 5))[0]
+               if survey.rating else "")
+    s.add(SurveyAttempt(survey_id=survey.id, channel="phone", at=at,
+                        outcome="answered" if channel == "phone" else rnd.choice(("busy", "no_answer", "failed"))))
+    if channel != "phone":
+        email = channel in ("email", "web") or rnd.random() < 0.6
+        sms = channel == "sms" or not email or rnd.random() < 0.5
+        for kind, on in (("email", email), ("sms", sms)):
+            if on:
+                s.add(SurveyAttempt(survey_id=survey.id, channel=kind, at=at, outcome="sent"))
+        if email:
+            s.add(SurveyToken(survey_id=survey.id, token_hash=f"demo-history-{survey.id}".ljust(64, "0"),
+                              issued_at=at, expires_at=at + dt.timedelta(days=7)))
+    if not survey.rating:
+        return
+    rating = survey.rating
+    term = "dissatisfaction" if rating <= 2 else ("high_satisfaction" if rating == 5 else "simple_satisfaction")
+    if rnd.random() < 0.08:
+        term = rnd.choice(("repeated_trouble", "additional_request", "how_to_use", "impression"))
+    survey.channel, survey.reply_term, survey.outcome = channel, term, "answered"
+    survey.trouble_again = term == "repeated_trouble"
+    survey.staff_kind = rnd.random() > 0.05
+    survey.answered_at = survey.closed_at = at + dt.timedelta(hours=2)
+    s.add(SurveyReply(survey_id=survey.id, channel=channel, raw="(demo history)", term=term,
+                      received_at=survey.answered_at))
 
 
 # Demo history: this share of the resolved tickets went to a support group, which

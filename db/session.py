@@ -64,4 +64,9 @@ def _one_transaction_at_a_time(engine: Engine) -> None:
 
 
 def make_session_factory(engine: Engine) -> sessionmaker:
-    return sessionmaker(bind=engine, expire_on_commit=False, future=True)
+    factory = sessionmaker(bind=engine, expire_on_commit=False, future=True)
+    # The analyzer's summary columns are kept at every flush, whichever service writes
+    # (db/ticket_summary.py).
+    from db.ticket_summary import install
+    install(factory)
+    return factory

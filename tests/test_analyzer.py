@@ -103,7 +103,7 @@ def test_migration_adds_the_report_indexes(analyzer):
     assert {"ix_tickets_report", "ix_tickets_customer_created"} <= tickets
     assert "ix_ticket_events_ticket_kind" in {i["name"] for i in insp.get_indexes("ticket_events")}
     assert "ix_call_records_report" in {i["name"] for i in insp.get_indexes("call_records")}
-    assert "ix_surveys_ticket_rating" in {i["name"] for i in insp.get_indexes("surveys")}
+    assert "ix_surveys_report" in {i["name"] for i in insp.get_indexes("surveys")}
 
 
 # ---- figures (worked out by hand from analyzer_data) ----------------------------------------------
@@ -137,6 +137,17 @@ def test_intake_by_day_in_local_days(analyzer, period):
     assert r.rows == [{"day": "2026-11-02", "phone": 2, "email": 1, "web": 1, "onestop": 0, "total": 4},
                       {"day": "2026-11-03", "phone": 4, "email": 0, "web": 0, "onestop": 0, "total": 4}]
     assert r.summary["total"] == 8
+
+
+def test_intake_lists_other_channels_in_columns_of_their_own(analyzer):
+    # local 11-10: T8 (phone, 00:00) and T15 (channel "survey", 10:00)
+    day = analyzer.period(dt.date(2026, 11, 10), dt.date(2026, 11, 10))
+    by_day = analyzer.report("intake_by_day", day)
+    assert by_day.columns == ("day", "phone", "email", "web", "onestop", "survey", "total")
+    assert by_day.rows == [{"day": "2026-11-10", "phone": 1, "email": 0, "web": 0, "onestop": 0, "survey": 1,
+                            "total": 2}]
+    by_hour = analyzer.report("intake_by_hour", day)
+    assert (by_hour.rows[0]["phone"], by_hour.rows[10]["survey"], by_hour.summary["total"]) == (1, 1, 2)
 
 
 def test_satisfaction(analyzer, period):
@@ -231,6 +242,63 @@ def test_second_level_reports_follow_the_scope(analyzer, period, ids):
         "assignments": 3, "automatic": 1, "manual": 2, "tickets": 3}
 
 
+# ---- survey figures (issue 6) --------------------------------------------------------------------
+def test_survey_reply_rate_per_channel(analyzer, period):
+    # Surveys of tickets in the period: T1..T6 (T11 before).  Asked on -- phone: a call placed
+    # (T1 T2 T3 T5 T6); e-mail sent (T2 T3 T6); SMS sent (T2 T4 T5 T6; T3's was not sent); web:
+    # an e-mail with a form link (T2 T6); reply line: any message sent (T2 T3 T4 T5 T6).
+    # Replied on -- T1 phone, T2 web + sms, T3 e-mail (+ a duplicate, not counted), T4 sms,
+    # T5 line + sms; T6 never (closed no_reply).
+    r = analyzer.report("survey_channels", period)
+    assert r.rows == [{"channel": "phone", "asked": 5, "replied": 1, "rate": 0.2},
+                      {"channel": "email", "asked": 3, "replied": 1, "rate": 0.3333},
+                      {"channel": "sms", "asked": 4, "replied": 3, "rate": 0.75},
+                      {"channel": "web", "asked": 2, "replied": 1, "rate": 0.5},
+                      {"channel": "line", "asked": 5, "replied": 1, "rate": 0.2}]
+    assert r.summary == {"surveys": 6, "asked": 6, "answered": 5, "reply_rate": 0.8333, "no_reply": 1}
+
+
+def test_survey_terms(analyzer, period):
+    # Answered: T1 high, T2 repeated trouble (trouble came back), T3 dissatisfaction (rating 2,
+    # staff not kind), T4 how-to-use, T5 impression; T6 unanswered, T11 before the period.
+    r = analyzer.report("survey_terms", period)
+    assert r.rows == [{"term": "high_satisfaction", "surveys": 1, "share": 0.2},
+                      {"term": "simple_satisfaction", "surveys": 0, "share": 0.0},
+                      {"term": "impression", "surveys": 1, "share": 0.2},
+                      {"term": "how_to_use", "surveys": 1, "share": 0.2},
+                      {"term": "additional_request", "surveys": 0, "share": 0.0},
+                      {"term": "repeated_trouble", "surveys": 1, "share": 0.2},
+                      {"term": "dissatisfaction", "surveys": 1, "share": 0.2},
+                      {"term": "", "surveys": 0, "share": 0.0}]
+    assert r.summary == {"answered": 5, "repeated_trouble": 1, "repeated_rate": 0.2, "dissatisfied": 1,
+                         "dissatisfied_rate": 0.2, "unkind": 1}
+
+
+def test_survey_per_technician_or_agent(analyzer, period):
+    # The 2nd-level person when resolved at level 2 with one (T2 T4 T5: Tech One), else the
+    # ticket's agent (T1 T6: Agent One; T3, assigned to the whole group: Agent Two).
+    r = analyzer.report("survey_people", period)
+    assert r.rows == [
+        {"served_by": "Agent One", "surveys": 2, "answered": 1, "reply_rate": 0.5, "responses": 1, "average": 5.0,
+         "dissatisfied": 0, "repeated_trouble": 0, "unkind": 0},
+        {"served_by": "Agent Two", "surveys": 1, "answered": 1, "reply_rate": 1.0, "responses": 1, "average": 2.0,
+         "dissatisfied": 1, "repeated_trouble": 0, "unkind": 1},
+        {"served_by": "Tech One", "surveys": 3, "answered": 3, "reply_rate": 1.0, "responses": 2, "average": 4.5,
+         "dissatisfied": 0, "repeated_trouble": 1, "unkind": 0}]
+    assert r.summary == {"surveys": 6, "answered": 5, "average": 4.0}       # (5 + 2 + 4 + 5) / 4
+
+
+def test_survey_figures_follow_the_scope(analyzer, period, ids):
+    lan = Scope(queue_id=ids["lan"])        # T3 (phone busy, e-mail; replied by e-mail) and T4 (SMS)
+    r = analyzer.report("survey_channels", period, lan)
+    assert [(row["channel"], row["asked"], row["replied"]) for row in r.rows] == [
+        ("phone", 1, 0), ("email", 1, 1), ("sms", 1, 1), ("web", 0, 0), ("line", 2, 0)]
+    assert r.rows[3]["rate"] is None
+    assert r.summary == {"surveys": 2, "asked": 2, "answered": 2, "reply_rate": 1.0, "no_reply": 0}
+    assert [row["served_by"] for row in analyzer.report("survey_people", period, lan).rows] == [
+        "Agent Two", "Tech One"]
+
+
 # ---- scope ---------------------------------------------------------------------------------------
 def test_site_and_queue_filters(analyzer, period, ids):
     site_a = Scope(site_id=ids["site_a"])
@@ -295,6 +363,11 @@ def test_every_report_runs_on_an_empty_period(analyzer):
     assert reports["second_level_intake"].summary == {"assignments": 0, "automatic": 0, "manual": 0, "tickets": 0}
     assert reports["second_level_satisfaction"].summary == {"responses": 0, "average": None}
     assert reports["causes_and_resolutions"].rows == []
+    assert reports["survey_channels"].summary == {"surveys": 0, "asked": 0, "answered": 0, "reply_rate": None,
+                                                  "no_reply": 0}
+    assert [row["asked"] for row in reports["survey_channels"].rows] == [0] * 5
+    assert reports["survey_terms"].summary["repeated_rate"] is None
+    assert reports["survey_people"].rows == [] and reports["survey_people"].summary["average"] is None
 
 
 def test_report_functions_take_a_session(analyzer, period):

@@ -49,7 +49,8 @@ def test_charts_render(browser, server, stack):
         # Every report has its chart; bars carry the values of the hand-computed figures.
         for name, bars in [("first_call_resolution", 4), ("intake_by_hour", 24 * 4), ("intake_by_day", 2 * 4),
                            ("satisfaction", 5),
-                           ("agents", 6), ("handling_time", 6), ("calls_by_queue", 4)]:
+                           ("agents", 6), ("handling_time", 6), ("calls_by_queue", 4),
+                           ("survey_channels", 5 * 2), ("survey_terms", 8), ("survey_people", 3 * 3)]:
             expect(page.locator(f'figure[data-chart="{name}"]')).to_have_attribute("data-drawn", str(bars))
             expect(page.locator(f'figure[data-chart="{name}"] svg rect.bar')).to_have_count(bars)
         hours = page.locator('figure[data-chart="intake_by_hour"] rect.bar[data-series="phone"]')
@@ -62,6 +63,11 @@ def test_charts_render(browser, server, stack):
         assert sorted(names.all_inner_texts()) == sorted(["Agent One", XSS])
         assert page.evaluate("window.__pwned") is None
         assert page.locator("#report-agents img").count() == 0
+        people = page.locator("#report-survey_people td[data-col=served_by]")
+        assert sorted(people.all_inner_texts()) == sorted(["Agent One", XSS, "Tech One"])
+        assert page.locator("#report-survey_people img").count() == 0
+        replied = page.locator('figure[data-chart="survey_channels"] rect.bar[data-series="replied"]')
+        assert [replied.nth(i).get_attribute("data-value") for i in range(5)] == ["1", "1", "3", "1", "1"]
         # The CSV link downloads the report as a file.
         with page.expect_download() as info:
             page.click("#csv-first_call_resolution")

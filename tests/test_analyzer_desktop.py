@@ -59,7 +59,8 @@ def test_page_shows_every_report_with_the_figures(loaded):
     reports = {r["name"]: r for r in reports_json(page)}
     assert list(reports) == ["first_call_resolution", "intake_by_hour", "intake_by_day", "satisfaction",
                              "agents", "handling_time", "calls_by_queue", "second_level_intake",
-                             "second_level_satisfaction", "causes_and_resolutions"]
+                             "second_level_satisfaction", "causes_and_resolutions", "survey_channels",
+                             "survey_terms", "survey_people"]
     fcr = {f["key"]: f["value"] for f in reports["first_call_resolution"]["summary"]}
     assert fcr == {"resolved": 6, "first_contact": 2, "rate": 0.3333}
     assert '<dd data-figure="rate">33.3%</dd>' in page
@@ -91,6 +92,30 @@ def test_second_level_reports_on_the_page_and_in_csv(loaded):
     rows = read_csv(korean.get(f"/analyzer/second_level_intake.csv?{RANGE}"))
     assert rows[0][:3] == ["지원 그룹", "담당자", "배정 이력"]
     assert rows[1][:2] == ["DB(시험)", "(그룹 전체)"]
+
+
+def test_survey_reports_on_the_page_and_in_csv(loaded):
+    stack, _ = loaded
+    client = logged_in(stack, "super")
+    page = client.get(f"/analyzer/?{RANGE}").get_data(as_text=True)
+    reports = {r["name"]: r for r in reports_json(page)}
+    channels = reports["survey_channels"]
+    assert [(r["channel"], r["asked"], r["replied"]) for r in channels["rows"]] == [
+        ("Survey call", 5, 1), ("E-mail", 3, 1), ("SMS", 4, 3), ("Web form", 2, 1), ("Reply line", 5, 1)]
+    assert '<dd data-figure="reply_rate">83.3%</dd>' in page
+    assert [s["label"] for s in channels["chart"]["series"]] == ["Asked", "Replied on this channel"]
+    terms = [(r["term"], r["surveys"]) for r in reports["survey_terms"]["rows"]]
+    assert terms[0] == ("High satisfaction", 1) and terms[-1] == ("(no term)", 0)
+    assert '<dd data-figure="repeated_rate">20.0%</dd>' in page
+    rows = read_csv(client.get(f"/analyzer/survey_people.csv?{RANGE}"))
+    assert rows[0] == ["Technician or agent", "Surveys", "Answered", "Reply rate", "Responses", "Average rating",
+                       "Dissatisfied", "Repeated trouble", "Staff not kind"]
+    assert rows[3] == ["Tech One", "3", "3", "1.0", "2", "4.5", "0", "1", "0"]
+    korean = logged_in(stack, "super", lang="ko")
+    rows = read_csv(korean.get(f"/analyzer/survey_channels.csv?{RANGE}"))
+    assert rows[0] == ["설문 채널", "문의함", "이 채널로 응답", "비율"]
+    assert [r[0] for r in rows[1:6]] == ["설문 전화", "이메일", "SMS", "웹 양식", "응답 전용 회선"]
+    assert "반복 장애" in korean.get(f"/analyzer/?{RANGE}").get_data(as_text=True)
 
 
 def test_page_in_korean(loaded):
@@ -198,6 +223,11 @@ def test_demo_history_fills_the_reports_once(stack):
     intake2 = {f["key"]: f["value"] for f in reports["second_level_intake"]["summary"]}
     causes = {f["key"]: f["value"] for f in reports["causes_and_resolutions"]["summary"]}
     assert intake2["assignments"] == intake2["tickets"] == causes["tickets"] > 0
+    # Each rated demo survey was answered on some channel after the survey call / messages.
+    rated = {f["key"]: f["value"] for f in reports["satisfaction"]["summary"]}["responses"]
+    channels = {f["key"]: f["value"] for f in reports["survey_channels"]["summary"]}
+    assert channels["answered"] == rated > 0 and channels["asked"] >= rated
+    assert sum(r["replied"] for r in reports["survey_channels"]["rows"]) == rated
 
 
 def test_a_long_report_does_not_hold_up_the_services_writes(stack):

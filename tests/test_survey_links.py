@@ -60,4 +60,4 @@ def test_reply_line_lookups_ask_the_survey_service():
         "survey_id": 3, "queue": "helpdesk", "rating": 2, "replies": [{"channel": "sms", "text": "또 고장"}]}
     assert links.reply_line_lookup(surveys)("000") is None
     links.reply_line_rating(surveys)(3, 4)
-    assert surveys.replies == [(3, "phone", "", {"rating": 4})]
+    assert surveys.replies == [(3, "line", "", {"rating": 4})]

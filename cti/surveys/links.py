@@ -125,5 +125,6 @@ def reply_line_lookup(surveys: Any) -> Callable[[str], Optional[dict]]:
 
 def reply_line_rating(surveys: Any) -> Callable[[int, int], Any]:
     def record_rating(survey_id: int, rating: int) -> Any:
-        return surveys.record_reply(survey_id, "phone", answers={"rating": int(rating)})
+        # channel "line" (not "phone", the survey call): the analyzer's reply rate per channel
+        return surveys.record_reply(survey_id, "line", answers={"rating": int(rating)})
     return record_rating

@@ -49,7 +49,9 @@ NOTICE_DISSATISFIED = "survey_dissatisfied"   # user_notices.kind
 MAX_SCHEDULED_PER_RUN = 200
 MAX_DUE_PER_RUN = 100
 MESSAGE_CHANNELS = ("email", "sms")
-REPLY_CHANNELS = ("phone", "email", "sms", "web")
+# "line": keyed on the survey reply line (the customer called back; the analyzer counts it apart
+# from the survey call, "phone")
+REPLY_CHANNELS = ("phone", "email", "sms", "web", "line")
 MAX_RAW = 10_000
 POP_REPLIES = 10          # the latest replies an agent's pop shows
 POP_TEXT = 500            # characters of each customer text on the pop

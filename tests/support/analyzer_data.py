@@ -13,8 +13,8 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from db.models import (CallRecord, Customer, Queue, Site, SupportGroup, Survey, Ticket, TicketAssignment,
-                       TicketEvent, User)
+from db.models import (CallRecord, Customer, Queue, Site, SupportGroup, Survey, SurveyAttempt, SurveyReply,
+                       SurveyToken, Ticket, TicketAssignment, TicketEvent, User)
 
 D = dt.datetime
 FIRST_DAY = dt.date(2026, 11, 2)
@@ -54,6 +54,8 @@ TICKETS = {
     # 01:30 EDT and, an hour later, 01:30 EST again (summer time ends 2026-11-01 06:00 UTC)
     "T13": ("phone", "pc", None, "a1", D(2026, 11, 1, 5, 30), None, []),
     "T14": ("phone", "pc", None, "a1", D(2026, 11, 1, 6, 30), None, []),
+    # after the period (local 11-10 10:00): a survey's follow-up ticket, a channel of its own
+    "T15": ("survey", "pc", None, None, D(2026, 11, 10, 1), None, []),
 }
 
 # name -> (ticket, queue, agent, queued, answered, ended, outcome)
@@ -96,7 +98,27 @@ ASSIGNMENTS = [
 ]
 
 # (ticket, rating or None)
-SURVEYS = [("T1", 5), ("T2", 4), ("T3", 2), ("T5", 5), ("T6", None), ("T11", 1)]
+SURVEYS = [("T1", 5), ("T2", 4), ("T3", 2), ("T5", 5), ("T6", None), ("T11", 1), ("T4", None)]
+
+# The person who resolved a level-2 ticket (tickets.assignee_id); T3 went to the whole group.
+ASSIGNEES = {"T2": "t1", "T4": "t1", "T5": "t1"}
+
+# The survey figures (issue 6): per surveyed ticket its term, trouble-again and staff-kind
+# answers, outcome, the attempts (channel, outcome), whether a form link was issued, and
+# the replies (channel, duplicate of the reply before it on that channel?).
+SURVEY_DETAILS = {
+    "T1": ("high_satisfaction", False, True, "answered", [("phone", "answered")], False, [("phone", False)]),
+    "T2": ("repeated_trouble", True, True, "answered",
+           [("phone", "no_answer"), ("email", "sent"), ("sms", "sent")], True, [("web", False), ("sms", False)]),
+    "T3": ("dissatisfaction", None, False, "answered",
+           [("phone", "busy"), ("email", "sent"), ("sms", "not_sent")], False, [("email", False), ("email", True)]),
+    "T4": ("how_to_use", None, None, "answered", [("sms", "sent")], False, [("sms", False)]),
+    "T5": ("impression", False, True, "answered", [("phone", "failed"), ("sms", "sent")], False,
+           [("line", False), ("sms", False)]),
+    "T6": ("", None, None, "no_reply",
+           [("phone", "no_answer"), ("email", "sent"), ("sms", "sent"), ("email", "sent")], True, []),
+    "T11": ("dissatisfaction", None, None, "answered", [("phone", "answered")], False, [("phone", False)]),
+}
 
 
 def load(sessions: sessionmaker) -> dict[str, int]:
@@ -138,11 +160,33 @@ def load(sessions: sessionmaker) -> dict[str, int]:
             s.add(CallRecord(channel_id=f"ana-{name}", ticket_id=tickets[ticket].id, queue_id=queues[queue].id,
                              agent_id=users[agent].id if agent else None, started_at=queued, queued_at=queued,
                              answered_at=answered, ended_at=ended, outcome=outcome))
+        for name, person in ASSIGNEES.items():
+            tickets[name].assignee_id = users[person].id
         for ticket, rating in SURVEYS:
-            s.add(Survey(ticket_id=tickets[ticket].id, state="answered" if rating else "sent", rating=rating))
+            _survey(s, tickets[ticket].id, ticket, rating)
         ids = {"site_a": site_a.id, "site_b": site_b.id, "pc": queues["pc"].id, "lan": queues["lan"].id,
                "anet": groups["anet"].id, "adb": groups["adb"].id}
     return ids
+
+
+def _survey(s, ticket_id: int, name: str, rating) -> None:
+    term, trouble, kind, outcome, attempts, link, replies = SURVEY_DETAILS[name]
+    survey = Survey(ticket_id=ticket_id, state="answered" if outcome == "answered" else "closed", rating=rating,
+                    reply_term=term, trouble_again=trouble, staff_kind=kind, outcome=outcome)
+    s.add(survey)
+    s.flush()
+    for n, (channel, result) in enumerate(attempts):
+        s.add(SurveyAttempt(survey_id=survey.id, channel=channel, round=1 + (n >= 3), outcome=result))
+    if link:
+        s.add(SurveyToken(survey_id=survey.id, token_hash=f"{name}-link".ljust(64, "0"),
+                          expires_at=dt.datetime(2026, 12, 1)))
+    last: dict[str, int] = {}
+    for channel, duplicate in replies:
+        reply = SurveyReply(survey_id=survey.id, channel=channel, raw=f"{name} {channel}", term=term,
+                            duplicate_of_id=last.get(channel) if duplicate else None)
+        s.add(reply)
+        s.flush()
+        last[channel] = reply.id
 
 
 def _queue(s, name: str, service_level_s: int, site_id: int) -> Queue:
