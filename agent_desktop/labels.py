@@ -115,6 +115,7 @@ SURVEY_CHANNEL_LABELS = {
     "email": _l("E-mail"),
     "sms": _l("Text message"),
     "web": _l("Web form"),
+    "line": _l("Reply line"),   # keyed on the survey reply line
 }
 
 ROLE_LABELS = {

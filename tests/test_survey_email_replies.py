@@ -199,7 +199,7 @@ def test_reply_line_lookup_brings_the_survey_its_answers_and_terms(db, bus, cloc
         (4, False, True, terms.REPEATED_TROUBLE)
     assert [(r["channel"], r["term"], r["text"]) for r in view["replies"]] == [
         ("sms", terms.REPEATED_TROUBLE, "<b>또 고장났어요</b>"), ("email", terms.SIMPLE_SATISFACTION, "친절했어요"),
-        ("phone", terms.SIMPLE_SATISFACTION, "")]
+        ("line", terms.SIMPLE_SATISFACTION, "")]
     assert [{k: r.get(k) for k in ("rating", "trouble_again", "staff_kind")} for r in view["replies"]] == [
         {"rating": None, "trouble_again": None, "staff_kind": None},
         {"rating": 4, "trouble_again": False, "staff_kind": True},
