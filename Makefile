@@ -39,6 +39,7 @@ bench: bootstrap
 
 bench-asr: bootstrap
 	$(PY) bench/keyword_eval.py
+	$(PY) bench/asr_pieces.py
 	$(PY) bench/asr_streams.py
 
 bench-acd: bootstrap
