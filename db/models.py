@@ -622,6 +622,8 @@ Index("ix_alarms_source_external", Alarm.source, Alarm.external_id)
 Index("ix_tickets_report", Ticket.created_at, Ticket.queue_id, Ticket.agent_id, Ticket.channel,
       Ticket.resolved_at, Ticket.first_contact, Ticket.handling_s)
 Index("ix_tickets_customer_created", Ticket.customer_id, Ticket.created_at)
+# a new ticket turns the customer's earlier, still first-contact tickets false (db/ticket_summary.py)
+Index("ix_tickets_customer_first_contact", Ticket.customer_id, Ticket.first_contact, Ticket.created_at)
 Index("ix_ticket_events_ticket_kind", TicketEvent.ticket_id, TicketEvent.kind, TicketEvent.user_id)
 Index("ix_call_records_report", CallRecord.queued_at, CallRecord.queue_id, CallRecord.agent_id,
       CallRecord.answered_at, CallRecord.outcome, CallRecord.wait_s, CallRecord.talk_s)

@@ -321,6 +321,12 @@ def _ticket_changed(ticket: Ticket, ids: set[int], around: set) -> None:
     if not (agent.has_changes() or customer.has_changes() or created.has_changes()):
         return
     ids.add(ticket.id)
+    if not (customer.has_changes() or created.has_changes()):
+        # A new agent changes this ticket's flag only: the customer's earlier tickets
+        # depend on *when* and *for whom* this one was opened, not on who took it.
+        # (Refreshing them for every answered call made each call cost O(tickets of the
+        # customer's week): the load bench's one demo caller has thousands.)
+        return
     customers = set(customer.deleted or ()) | {ticket.customer_id}
     times = set(created.deleted or ()) | {ticket.created_at}
     for c in customers:
