@@ -20,17 +20,13 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 from ivr.ari_events import AriEvent, Timer
-from ivr.flows.base import CallContext, Ended, State
+from ivr.flows.base import CallContext, Ended, State, prompt_done
 from ivr.telephony import ChannelGone
 
 ALERT_PROMPTS = ["alarm_alert", "alarm_hotline"]
 HOTLINE_NONE_PROMPT = "hotline_none"
 HOTLINE_WELCOME_PROMPT = "hotline_welcome"
 
-
-def _own_playback_done(event: Any, ctx: CallContext) -> bool:
-    return isinstance(event, AriEvent) and event.type == "PlaybackFinished" \
-        and event.playback_id is not None and event.playback_id == ctx.playback_id
 
 
 async def join_bridge(ctx: CallContext, bridge_id: str) -> None:
@@ -64,7 +60,7 @@ class VoiceAlert(State):
             self.playing = True
             await ctx.play_sequence(ALERT_PROMPTS)
             return None
-        if self.playing and _own_playback_done(event, ctx):
+        if self.playing and prompt_done(event, ctx):
             await ctx.telephony.hangup(ctx.channel_id)
             return Ended("alerted")
         if isinstance(event, Timer) and event.name == "ring":
@@ -94,7 +90,7 @@ class JoiningHotline(State):
         return InHotline(int(hotline["id"]))
 
     async def handle(self, ctx: CallContext, event: Any) -> Optional[State]:
-        if self.refusing and _own_playback_done(event, ctx):
+        if self.refusing and prompt_done(event, ctx):
             await ctx.telephony.hangup(ctx.channel_id)
             return Ended("no_hotline")
         return None

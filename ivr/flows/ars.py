@@ -17,20 +17,11 @@ from typing import Any, Optional
 from cti.agent_state import InvalidTransition
 from cti.pin import PinEntry, PinStatus
 from ivr.ari_events import AriEvent, ServiceEvent, Timer
-from ivr.flows.base import CallContext, State, hang_up_when_other_leg_leaves
+from ivr.flows.base import CallContext, State, hang_up_when_other_leg_leaves, is_dtmf, prompt_done
 from ivr.telephony import ChannelGone
 
 OTHER_LANGUAGE = {"ko": "en", "en": "ko"}
 
-
-def _is_dtmf(event: Any, ctx: CallContext) -> bool:
-    return isinstance(event, AriEvent) and event.type == "ChannelDtmfReceived" \
-        and event.channel_id == ctx.channel_id
-
-
-def _prompt_done(event: Any, ctx: CallContext) -> bool:
-    return isinstance(event, AriEvent) and event.type == "PlaybackFinished" \
-        and event.playback_id is not None and event.playback_id == ctx.playback_id
 
 
 class Greeting(State):
@@ -44,10 +35,10 @@ class Greeting(State):
         return None
 
     async def handle(self, ctx: CallContext, event: Any) -> Optional[State]:
-        if _prompt_done(event, ctx):
+        if prompt_done(event, ctx):
             ctx.playback_id = None
             return CollectingPin(_new_entry(ctx))
-        if _is_dtmf(event, ctx):
+        if is_dtmf(event, ctx):
             # The caller knows the drill: skip the greeting.
             await ctx.stop_prompt()
             return CollectingPin(_new_entry(ctx), first_key=event.digit)
@@ -97,12 +88,12 @@ class CollectingPin(State):
         return await self._after_input(ctx)
 
     async def handle(self, ctx: CallContext, event: Any) -> Optional[State]:
-        if _is_dtmf(event, ctx):
+        if is_dtmf(event, ctx):
             return await self.key(ctx, event.digit or "")
         if isinstance(event, Timer) and event.name == "pin":
             self.entry = self.entry.timeout()
             return await self._after_input(ctx)
-        if _prompt_done(event, ctx):
+        if prompt_done(event, ctx):
             ctx.playback_id = None
             if self.next_prompt:
                 name, self.next_prompt = self.next_prompt, None
@@ -163,7 +154,7 @@ class ChoosingQueue(State):
         return None
 
     async def handle(self, ctx: CallContext, event: Any) -> Optional[State]:
-        if _is_dtmf(event, ctx):
+        if is_dtmf(event, ctx):
             digit = event.digit or ""
             await ctx.stop_prompt()
             ctx.cancel_timer("menu")
@@ -171,7 +162,7 @@ class ChoosingQueue(State):
             if ctx.queue is None:
                 ctx.log.info("call %s: menu key %r is not a queue; default queue", ctx.channel_id, digit)
             return DescribingProblem()
-        if _prompt_done(event, ctx):
+        if prompt_done(event, ctx):
             ctx.playback_id = None
             ctx.start_timer("menu", float(ctx.acd_config.get("menu_timeout", 6.0)))
             return None
@@ -201,7 +192,7 @@ class DescribingProblem(State):
         return None
 
     async def handle(self, ctx: CallContext, event: Any) -> Optional[State]:
-        if _prompt_done(event, ctx) and not self.listening:
+        if prompt_done(event, ctx) and not self.listening:
             ctx.playback_id = None
             if self.apology:
                 self.apology = None
@@ -268,7 +259,7 @@ class Queued(State):
             ctx.start_timer("announce", every)
 
     async def handle(self, ctx: CallContext, event: Any) -> Optional[State]:
-        if _prompt_done(event, ctx):
+        if prompt_done(event, ctx):
             ctx.playback_id = None
             if self.pending:
                 prompts, self.pending = self.pending, []
@@ -290,7 +281,7 @@ class Queued(State):
             self.callback_offered = True
             await self._announce(ctx, ["offer_callback"])
             return None
-        if _is_dtmf(event, ctx) and self.callback_offered and event.digit == "1":
+        if is_dtmf(event, ctx) and self.callback_offered and event.digit == "1":
             ctx.cancel_timer("announce")
             return CallbackRequested()
         return None
@@ -339,7 +330,7 @@ class CallbackRequested(State):
         return None
 
     async def handle(self, ctx: CallContext, event: Any) -> Optional[State]:
-        if _prompt_done(event, ctx):
+        if prompt_done(event, ctx):
             ctx.playback_id = None
             await ctx.telephony.hangup(ctx.channel_id)
         return None

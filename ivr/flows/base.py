@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Optional, Protocol
 
+from ivr.ari_events import AriEvent
 from ivr.telephony import Telephony
 
 
@@ -112,3 +113,15 @@ class CallContext:
         if self.playback_id:
             playback_id, self.playback_id = self.playback_id, None
             await self.telephony.stop_playback(playback_id)
+
+
+def is_dtmf(event: Any, ctx: CallContext) -> bool:
+    """A key pressed on this call's own channel."""
+    return isinstance(event, AriEvent) and event.type == "ChannelDtmfReceived" \
+        and event.channel_id == ctx.channel_id
+
+
+def prompt_done(event: Any, ctx: CallContext) -> bool:
+    """The prompt this call is playing now has ended (not an older, stopped one)."""
+    return isinstance(event, AriEvent) and event.type == "PlaybackFinished" \
+        and event.playback_id is not None and event.playback_id == ctx.playback_id

@@ -22,8 +22,8 @@ from typing import Any, Callable, Optional
 
 from cti.services import NotFound
 from ivr.ari_events import Timer
-from ivr.flows.ars import Queued, _enqueue, _is_dtmf, _prompt_done
-from ivr.flows.base import CallContext, State
+from ivr.flows.ars import Queued, _enqueue
+from ivr.flows.base import CallContext, State, is_dtmf, prompt_done
 
 LINE = "survey_reply"          # the call record's line: the pop type (cti.services.CallCenter.offer)
 RATING_KEYS = frozenset("12345")
@@ -81,11 +81,11 @@ class _AskForKey(State):
         return None
 
     async def handle(self, ctx: CallContext, event: Any) -> Optional[State]:
-        if _is_dtmf(event, ctx):
+        if is_dtmf(event, ctx):
             await ctx.stop_prompt()
             ctx.cancel_timer("key")
             return await self.key(ctx, event.digit or "")
-        if _prompt_done(event, ctx):
+        if prompt_done(event, ctx):
             ctx.playback_id = None
             ctx.start_timer("key", self.line.key_timeout)
             return None
@@ -163,7 +163,7 @@ class Goodbye(State):
         return None
 
     async def handle(self, ctx: CallContext, event: Any) -> Optional[State]:
-        if _prompt_done(event, ctx):
+        if prompt_done(event, ctx):
             ctx.playback_id = None
             await ctx.telephony.hangup(ctx.channel_id)
         return None

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from cti.surveys.answers import InvalidAnswers, clean_answers
-from ivr.ari_events import AriEvent, ServiceEvent, Timer
+from ivr.ari_events import ServiceEvent, Timer
 from ivr.flows.ars import _enqueue
-from ivr.flows.base import CallContext, Ended, State
+from ivr.flows.base import CallContext, Ended, State, is_dtmf, prompt_done
 from ivr.telephony import ChannelGone
 
 # (answer field, prompt, keys that answer it)
@@ -85,15 +85,6 @@ class SurveyCall:
     transferred: bool = False
 
 
-def _is_dtmf(event: Any, ctx: CallContext) -> bool:
-    return isinstance(event, AriEvent) and event.type == "ChannelDtmfReceived" \
-        and event.channel_id == ctx.channel_id
-
-
-def _prompt_done(event: Any, ctx: CallContext) -> bool:
-    return isinstance(event, AriEvent) and event.type == "PlaybackFinished" \
-        and event.playback_id is not None and event.playback_id == ctx.playback_id
-
 
 class Asking(State):
     name = "survey_asking"
@@ -113,7 +104,7 @@ class Asking(State):
 
     async def handle(self, ctx: CallContext, event: Any) -> Optional[State]:
         field_name, _, keys = QUESTIONS[self.index]
-        if _is_dtmf(event, ctx):
+        if is_dtmf(event, ctx):
             digit = event.digit or ""
             if digit == TRANSFER_KEY:
                 await ctx.stop_prompt()
@@ -127,7 +118,7 @@ class Asking(State):
             if self.index + 1 < len(QUESTIONS):
                 return Asking(self.call, self.index + 1)
             return await _store_answers(ctx, self.call)
-        if _prompt_done(event, ctx):
+        if prompt_done(event, ctx):
             ctx.playback_id = None
             ctx.start_timer("answer", float(ctx.ivr_config["pin_first_digit_timeout"]))
             return None
@@ -172,10 +163,10 @@ class Commenting(State):
         return None
 
     async def handle(self, ctx: CallContext, event: Any) -> Optional[State]:
-        if _is_dtmf(event, ctx) and event.digit == TRANSFER_KEY and not self.listening:
+        if is_dtmf(event, ctx) and event.digit == TRANSFER_KEY and not self.listening:
             await ctx.stop_prompt()
             return Transferring(self.call)
-        if _prompt_done(event, ctx) and not self.listening:
+        if prompt_done(event, ctx) and not self.listening:
             ctx.playback_id = None
             self.listening = True
             ctx.start_timer("comment", ctx.speech.settings.max_seconds + 8)
@@ -226,7 +217,7 @@ class Thanking(State):
         return None
 
     async def handle(self, ctx: CallContext, event: Any) -> Optional[State]:
-        if _prompt_done(event, ctx) or (isinstance(event, Timer) and event.name == "bye"):
+        if prompt_done(event, ctx) or (isinstance(event, Timer) and event.name == "bye"):
             ctx.playback_id = None
             await ctx.telephony.hangup(ctx.channel_id)
             return Ended("answered" if self.call.stored else "no_input")
