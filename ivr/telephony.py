@@ -60,7 +60,8 @@ class AriTelephony:
         except AriHttpError as exc:
             # 404: no such channel/playback/bridge; 409/422: no longer in the application;
             # bridges' addChannel answers 400 for a channel that does not exist (any more).
-            if exc.status in (404, 409, 422) or (exc.status == 400 and gone_on_400):
+            gone = exc.status in (404, 409, 422) or (exc.status == 400 and gone_on_400)
+            if gone and path.startswith(("/channels", "/playbacks", "/bridges")):
                 raise ChannelGone(str(exc)) from exc
             raise
 
