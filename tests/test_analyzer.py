@@ -4,9 +4,6 @@ cluster can be started."""
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import tempfile
-from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect
@@ -16,22 +13,15 @@ from cti.analyzer import (REPORTS, Analyzer, AnalyzerError, Period, Scope, first
 from db.migrate import upgrade
 from db.session import make_engine, make_session_factory
 from support import analyzer_data as data
-from support.pg_cluster import PgUnavailable, start_cluster
+from support.pg_cluster import cluster_url_or_skip
 
 SEOUL = "Asia/Seoul"
 
 
 @pytest.fixture(scope="module")
 def pg_url():
-    base = Path(tempfile.mkdtemp(prefix="happycall-pg-"))
-    try:
-        cluster = start_cluster(base)
-    except PgUnavailable as exc:
-        shutil.rmtree(base, ignore_errors=True)
-        pytest.skip(f"PostgreSQL not available: {exc}")
-    yield cluster.url
-    cluster.stop()
-    shutil.rmtree(base, ignore_errors=True)
+    with cluster_url_or_skip() as url:
+        yield url
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import shutil
-import tempfile
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Integer, and_, case, cast, create_engine, func, insert, not_, or_, select, text
@@ -22,7 +19,7 @@ from db.migrate import upgrade
 from db.models import CallRecord, Customer, Queue, Ticket, TicketEvent, User
 from db.session import make_engine, make_session_factory
 from support import analyzer_data
-from support.pg_cluster import PgUnavailable, start_cluster
+from support.pg_cluster import cluster_url_or_skip
 
 D = dt.datetime
 T0 = D(2026, 11, 2, 1, 0, 0, 123456)
@@ -32,15 +29,8 @@ _NUMBERS = itertools.count(1)
 
 @pytest.fixture(scope="module")
 def pg_url():
-    base = Path(tempfile.mkdtemp(prefix="happycall-pg-"))
-    try:
-        cluster = start_cluster(base)
-    except PgUnavailable as exc:
-        shutil.rmtree(base, ignore_errors=True)
-        pytest.skip(f"PostgreSQL not available: {exc}")
-    yield cluster.url
-    cluster.stop()
-    shutil.rmtree(base, ignore_errors=True)
+    with cluster_url_or_skip() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -10,12 +10,14 @@ folder is handed to it).  ``PgUnavailable`` says why a cluster cannot start
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,3 +113,22 @@ def _wait_ready(cluster: PgCluster) -> None:
                 cluster.stop()
                 raise PgUnavailable("postgres started but does not accept connections") from None
             time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def cluster_url_or_skip():
+    """The URL of a throwaway cluster for a test module (stopped and removed after);
+    the module's tests are skipped, with the reason, when PostgreSQL cannot run here."""
+    import pytest
+
+    base = Path(tempfile.mkdtemp(prefix="happycall-pg-"))
+    try:
+        cluster = start_cluster(base)
+    except PgUnavailable as exc:
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.skip(f"PostgreSQL not available: {exc}")
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()
+        shutil.rmtree(base, ignore_errors=True)
