@@ -125,6 +125,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--repeat", type=int, default=3, help="rounds (default 3)")
     p.add_argument("--interleave", default="5,15", help="stream counts to interleave (default 5,15)")
     p.add_argument("--no-write", action="store_true", help="print only")
+    argv = sys.argv[1:] if argv is None else argv
     args = p.parse_args(argv)
     started = dt.datetime.now(dt.timezone.utc)
     load_before = sp.loadavg()
@@ -144,8 +145,7 @@ def main(argv: Optional[list[str]] = None) -> int:
              f"{statistics.median(v) / base:.2f}×"] for name, v in figures.items()]
     print(sp.text_table(["way", "CPU s / audio s", "min", "max", "ratio"], rows))
     if not args.no_write:
-        command = "python bench/asr_pieces.py" + ("" if argv is None and len(sys.argv) == 1 else
-                                                   " " + shlex.join(argv if argv is not None else sys.argv[1:]))
+        command = shlex.join(["python", "bench/asr_pieces.py", *argv])
         sp.write_doc(render(rows, sp.machine(), command, started, load_before, sp.loadavg(), audio_s, analyzer),
                      begin=BEGIN, end=END)
         print(f"written to {sp.DOC.relative_to(REPO)}")
